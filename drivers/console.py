@@ -1,0 +1,119 @@
+"""A terminal standing in for the ticket buttons, the teller keypads and the back office.
+
+One command a line; `help` lists them. Parsing errors are answered on the terminal and post
+nothing. Keypad displays and back-office reports are printed with a [counter N] / [office] tag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Callable, TextIO
+
+from drivers.events import BackOffice, ButtonPressed, CounterKey
+from queue_core.model import HallStatus
+
+HELP = """\
+  A | A vip                     take a ticket of service A (a priority ticket with vip)
+  3 login T01 1111              log teller T01 in at counter 3 with PIN 1111
+  3 call                        finish the current ticket, if any, and call the next
+  3 recall | start | skip | finish | pause | resume | logout
+  3 transfer B [back]           send the current ticket to service B (at the back with back)
+  3 transfer @2 [B]             send it to counter 2 (in service B)
+  cancel A012                   take a waiting ticket out of the queue
+  status | help | quit"""
+
+SIMPLE_KEYS = {"call", "recall", "start", "skip", "finish", "pause", "resume", "logout"}
+
+Event = ButtonPressed | CounterKey | BackOffice
+
+
+def parse(line: str, at: float) -> Event:
+    """Turn one console line into an event; raises ValueError with the reason."""
+    words = line.split()
+    if not words:
+        raise ValueError("empty line")
+    head, rest = words[0], words[1:]
+    if len(head) == 1 and head.isalpha() and rest in ([], ["vip"]):
+        return ButtonPressed(head.upper(), at, vip=bool(rest))
+    if head in ("status", "quit") and not rest:
+        return BackOffice(head, at)
+    if head == "cancel" and len(rest) == 1:
+        return BackOffice("cancel", at, {"label": rest[0].upper()})
+    if not head.isdigit() or not rest:
+        raise ValueError(f"unknown command {line.strip()!r} (type help)")
+    counter, key, args = int(head), rest[0], rest[1:]
+    if key in SIMPLE_KEYS and not args:
+        return CounterKey(counter, key, at)
+    if key == "login" and len(args) == 2:
+        return CounterKey(counter, key, at, {"teller": args[0], "pin": args[1]})
+    if key == "transfer" and args:
+        return CounterKey(counter, key, at, _transfer_params(args))
+    raise ValueError(f"counter {counter}: cannot read {' '.join(rest)!r} (type help)")
+
+
+def _transfer_params(args: list[str]) -> dict:
+    target, extra = args[0], args[1:]
+    if target.startswith("@") and target[1:].isdigit() and len(extra) <= 1:
+        return {"to_counter": int(target[1:]), "service": extra[0].upper() if extra else None}
+    if target.isalpha() and extra in ([], ["back"]):
+        return {"service": target.upper(), "keep_place": not extra}
+    raise ValueError(f"transfer to {' '.join(args)!r}: give a service letter or @counter")
+
+
+class Console:
+    """Reads commands from a terminal or pipe and posts them as events; prints device output.
+
+    Example: console = Console(sys.stdout); console.attach(sys.stdin.fileno(), appliance.post)
+    """
+
+    def __init__(self, out: TextIO, clock: Callable[[], float] = time.time):
+        self.out = out
+        self.clock = clock
+        self._pending = b""
+
+    def attach(self, fd: int, post: Callable[[Event], None]) -> None:
+        """Start reading `fd` on the running loop; end of input posts quit."""
+        loop = asyncio.get_running_loop()
+
+        def readable() -> None:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                loop.remove_reader(fd)
+                post(BackOffice("quit", self.clock()))
+                return
+            *lines, self._pending = (self._pending + chunk).split(b"\n")
+            for line in lines:
+                self.feed(line.decode("utf-8", "replace"), post)
+
+        loop.add_reader(fd, readable)
+
+    def feed(self, line: str, post: Callable[[Event], None]) -> None:
+        if not line.strip():
+            return
+        if line.strip() == "help":
+            print(HELP, file=self.out)
+            return
+        try:
+            post(parse(line, self.clock()))
+        except ValueError as exc:
+            print(f"[console] {exc}", file=self.out)
+
+    def show(self, counter: int, text: str) -> None:
+        """The small display of counter `counter`'s keypad."""
+        print(f"[counter {counter}] {text}", file=self.out)
+
+    def report(self, text: str) -> None:
+        print(f"[office] {text}", file=self.out)
+
+    def report_status(self, status: HallStatus) -> None:
+        waiting = "  ".join(f"{prefix}:{n}" for prefix, n in status.waiting.items())
+        lines = [f"{status.day}  waiting  {waiting}"]
+        for c in status.counters:
+            who = c.teller or "closed"
+            if c.paused:
+                who += " (paused)"
+            ticket = f"{c.current.label} {c.current.state.value}" if c.current else "-"
+            lines.append(f"  {c.name:<12} {who:<16} {ticket}")
+        self.report("\n".join(lines))

@@ -1,0 +1,1 @@
+"""The appliance process: boot stages and the supervisory loop."""

@@ -1,0 +1,1 @@
+"""What the appliance says and shows: ticket layout, wall display lines, announcement phrases."""

@@ -1,0 +1,55 @@
+"""Domain errors: each says what was refused and carries the short text a keypad display shows."""
+
+
+class QueueError(Exception):
+    """Root of every refusal by the queue; the operation that raised it changed nothing."""
+
+    display = "ERROR"
+
+
+class UnknownService(QueueError, LookupError):
+    display = "NO SUCH SERVICE"
+
+
+class UnknownCounter(QueueError, LookupError):
+    display = "NO SUCH COUNTER"
+
+
+class UnknownTicket(QueueError, LookupError):
+    display = "NO SUCH TICKET"
+
+
+class LoginRefused(QueueError, PermissionError):
+    """Unknown teller, wrong PIN, or the teller or counter is taken."""
+
+    display = "LOGIN REFUSED"
+
+
+class NotLoggedIn(QueueError, PermissionError):
+    display = "NOT LOGGED IN"
+
+
+class CounterPaused(QueueError):
+    display = "PAUSED"
+
+
+class ServiceFull(QueueError):
+    """The service's number range or daily cap is used up for today."""
+
+    display = "SERVICE FULL"
+
+
+class NoCurrentTicket(QueueError):
+    display = "NO TICKET"
+
+
+class WrongState(QueueError):
+    """The operation does not apply to the ticket in its present state."""
+
+    display = "NOT ALLOWED"
+
+
+class StorageError(QueueError, RuntimeError):
+    """The database failed its check at open, or was written by a newer firmware."""
+
+    display = "STORAGE FAULT"

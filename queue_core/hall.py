@@ -1,0 +1,316 @@
+"""The hall's operations: issue, login, call, recall, start, skip, transfer, finish, cancel.
+
+Every operation is one transaction that also appends its row to the event log; an operation
+that raises a QueueError has changed nothing. Times (`now`) are passed in, never read here.
+"""
+
+from __future__ import annotations
+
+import hmac
+import sqlite3
+from datetime import datetime
+
+from queue_core import errors
+from queue_core.model import (OPEN_AT_COUNTER, CounterStatus, HallConfig, HallStatus, Issued,
+                              State, Ticket)
+from queue_core.storage import transaction
+
+LAST_CALLS = 8
+
+
+def business_day(now: float) -> str:
+    """The local calendar date of `now`: ticket numbers restart with each one."""
+    return datetime.fromtimestamp(now).date().isoformat()
+
+
+class Hall:
+    """The queue state of one hall, kept in an open database (see `open_database`).
+
+    Example::
+
+        hall = Hall(open_database("var/queue.db"), config)
+        issued = hall.issue("A", now=time.time())      # A001, 0 ahead
+        hall.login(1, now=..., teller="T01", pin="1234")
+        hall.call_next(1, now=...)                      # A001 called to counter 1
+    """
+
+    def __init__(self, db: sqlite3.Connection, config: HallConfig):
+        self.db = db
+        self.config = config
+
+    # -- customer entry ---------------------------------------------------------------------
+
+    def issue(self, prefix: str, now: float, vip: bool = False) -> Issued:
+        """Issue the next number of service `prefix` for today.
+
+        `ahead` counts the tickets waiting before it in that service (only priority ones
+        for a priority ticket).
+        """
+        service = self.config.service(prefix)
+        if service is None:
+            raise errors.UnknownService(f"no service {prefix!r}")
+        day = business_day(now)
+        with transaction(self.db):
+            count, highest = self.db.execute(
+                "SELECT COUNT(*), MAX(number) FROM tickets"
+                " WHERE day = ? AND service = ? AND previous_id IS NULL", (day, prefix)).fetchone()
+            number = service.first if highest is None else highest + 1
+            if number > service.last:
+                raise errors.ServiceFull(f"service {prefix}: numbers up to {service.last} used")
+            if service.daily_cap is not None and count >= service.daily_cap:
+                raise errors.ServiceFull(f"service {prefix}: daily cap {service.daily_cap} reached")
+            ahead = self.db.execute(
+                "SELECT COUNT(*) FROM tickets WHERE day = ? AND state = 'waiting' AND service = ?"
+                " AND vip >= ?", (day, prefix, int(vip))).fetchone()[0]
+            ticket_id = self.db.execute(
+                "INSERT INTO tickets (day, label, service, number, vip, state, issued_at,"
+                " queued_at) VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?)",
+                (day, service.label(number), prefix, number, int(vip), now, now)).lastrowid
+            self._log(now, "issue", ticket_id, service=prefix, detail="vip" if vip else None)
+            return Issued(self._ticket(ticket_id), ahead)
+
+    def cancel(self, label: str, now: float) -> Ticket:
+        """Take a waiting ticket of today out of the queue (the customer left)."""
+        row = self.db.execute(
+            "SELECT id FROM tickets WHERE day = ? AND label = ? AND state = 'waiting'",
+            (business_day(now), label)).fetchone()
+        if row is None:
+            raise errors.UnknownTicket(f"no waiting ticket {label} today")
+        with transaction(self.db):
+            self._close(row["id"], State.CANCELLED, now)
+            self._log(now, "cancel", row["id"])
+            return self._ticket(row["id"])
+
+    # -- teller sessions --------------------------------------------------------------------
+
+    def login(self, counter: int, now: float, teller: str, pin: str) -> None:
+        self._counter(counter)
+        known = self.config.teller(teller)
+        if known is None or not hmac.compare_digest(known.pin, pin):
+            raise errors.LoginRefused(f"counter {counter}: unknown teller or wrong PIN")
+        with transaction(self.db):
+            for row in self.db.execute(
+                    "SELECT counter, teller FROM counter_sessions WHERE counter = ? OR teller = ?",
+                    (counter, teller)):
+                if (row["counter"], row["teller"]) == (counter, teller):
+                    return
+                raise errors.LoginRefused(
+                    f"counter {counter}: teller {teller} is logged in at counter {row['counter']}"
+                    if row["teller"] == teller else
+                    f"counter {counter}: teller {row['teller']} is logged in here")
+            self.db.execute("INSERT INTO counter_sessions (counter, teller, since)"
+                            " VALUES (?, ?, ?)", (counter, teller, now))
+            self._log(now, "login", counter=counter, teller=teller)
+
+    def logout(self, counter: int, now: float) -> None:
+        teller = self._teller_at(counter)
+        if self._current(counter) is not None:
+            raise errors.WrongState(f"counter {counter}: finish the current ticket first")
+        with transaction(self.db):
+            self.db.execute("DELETE FROM counter_sessions WHERE counter = ?", (counter,))
+            self._log(now, "logout", counter=counter, teller=teller)
+
+    def pause(self, counter: int, now: float) -> None:
+        """Stop calling at this counter (the current ticket can still be finished)."""
+        self._set_paused(counter, True, now)
+
+    def resume(self, counter: int, now: float) -> None:
+        self._set_paused(counter, False, now)
+
+    # -- calling ----------------------------------------------------------------------------
+
+    def call_next(self, counter: int, now: float) -> Ticket | None:
+        """Finish the counter's current ticket, if any, and call the next one by the policy.
+
+        Order: tickets transferred to this counter, then priority (VIP) tickets, then the
+        counter's services in its priority order; oldest place in the queue first within each.
+        Returns None when nobody is waiting for this counter.
+        """
+        teller = self._teller_at(counter)
+        if self.db.execute("SELECT paused FROM counter_sessions WHERE counter = ?",
+                           (counter,)).fetchone()["paused"]:
+            raise errors.CounterPaused(f"counter {counter} is paused")
+        services = self._counter(counter).services
+        rank = " ".join(f"WHEN ? THEN {i}" for i in range(len(services)))
+        marks = ", ".join("?" * len(services))
+        with transaction(self.db):
+            current = self._current(counter)
+            if current is not None:
+                self._finish(current, counter, teller, now)
+            row = self.db.execute(
+                f"SELECT id FROM tickets WHERE day = ? AND state = 'waiting'"
+                f" AND (target_counter = ? OR (target_counter IS NULL AND service IN ({marks})))"
+                f" ORDER BY target_counter IS NULL, vip DESC, CASE service {rank} ELSE 99 END,"
+                f" queued_at, id LIMIT 1",
+                (business_day(now), counter, *services, *services)).fetchone()
+            if row is None:
+                return None
+            self.db.execute(
+                "UPDATE tickets SET state = 'called', counter = ?, teller = ?, called_at = ?,"
+                " last_called_at = ?, target_counter = NULL WHERE id = ?",
+                (counter, teller, now, now, row["id"]))
+            self._log(now, "call", row["id"], counter=counter, teller=teller)
+            return self._ticket(row["id"])
+
+    def recall(self, counter: int, now: float) -> Ticket:
+        """Call the current ticket again; past `max_recalls` recalls it becomes a no-show."""
+        teller, ticket = self._current_for(counter, State.CALLED)
+        with transaction(self.db):
+            if ticket.recalls >= self.config.max_recalls:
+                self._close(ticket.id, State.NO_SHOW, now)
+                self._log(now, "no_show", ticket.id, counter=counter, teller=teller,
+                          detail=f"after {ticket.recalls} recalls")
+            else:
+                self.db.execute("UPDATE tickets SET recalls = recalls + 1, last_called_at = ?"
+                                " WHERE id = ?", (now, ticket.id))
+                self._log(now, "recall", ticket.id, counter=counter, teller=teller)
+            return self._ticket(ticket.id)
+
+    def start(self, counter: int, now: float) -> Ticket:
+        """The called customer has arrived: handling time runs from now."""
+        teller, ticket = self._current_for(counter, State.CALLED)
+        with transaction(self.db):
+            self.db.execute("UPDATE tickets SET state = 'serving', started_at = ? WHERE id = ?",
+                            (now, ticket.id))
+            self._log(now, "start", ticket.id, counter=counter, teller=teller)
+            return self._ticket(ticket.id)
+
+    def skip(self, counter: int, now: float) -> Ticket:
+        """The called customer did not come: the ticket becomes a no-show."""
+        teller, ticket = self._current_for(counter, State.CALLED)
+        with transaction(self.db):
+            self._close(ticket.id, State.NO_SHOW, now)
+            self._log(now, "no_show", ticket.id, counter=counter, teller=teller, detail="skipped")
+            return self._ticket(ticket.id)
+
+    def finish(self, counter: int, now: float) -> Ticket:
+        teller, ticket = self._current_for(counter, *OPEN_AT_COUNTER)
+        with transaction(self.db):
+            self._finish(ticket, counter, teller, now)
+            return self._ticket(ticket.id)
+
+    def transfer(self, counter: int, now: float, service: str | None = None,
+                 to_counter: int | None = None, keep_place: bool = True) -> Ticket:
+        """Send the current ticket to another service and/or a specific counter.
+
+        The ticket keeps its number; with `keep_place` it queues by its original issue time,
+        otherwise at the back. Returns the new visit, waiting.
+        """
+        teller, ticket = self._current_for(counter, *OPEN_AT_COUNTER)
+        service = service or ticket.service
+        if self.config.service(service) is None:
+            raise errors.UnknownService(f"no service {service!r}")
+        if to_counter is not None:
+            self._counter(to_counter)
+        if to_counter == counter or (to_counter is None and service == ticket.service):
+            raise errors.WrongState(f"counter {counter}: {ticket.label} is already in that queue")
+        with transaction(self.db):
+            self._close(ticket.id, State.TRANSFERRED, now)
+            new_id = self.db.execute(
+                "INSERT INTO tickets (day, label, service, number, vip, previous_id,"
+                " target_counter, state, issued_at, queued_at)"
+                " SELECT day, label, ?, number, vip, id, ?, 'waiting', issued_at, ?"
+                " FROM tickets WHERE id = ?",
+                (service, to_counter, ticket.queued_at if keep_place else now, ticket.id)).lastrowid
+            detail = f"to {service}" + (f" at counter {to_counter}" if to_counter else "")
+            self._log(now, "transfer", ticket.id, counter=counter, teller=teller, detail=detail)
+            return self._ticket(new_id)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def status(self, now: float) -> HallStatus:
+        """A snapshot for displays and the console: waiting counts, counters, last calls."""
+        day = business_day(now)
+        waiting = dict.fromkeys((s.prefix for s in self.config.services), 0)
+        waiting.update(self.db.execute(
+            "SELECT service, COUNT(*) FROM tickets WHERE day = ? AND state = 'waiting'"
+            " GROUP BY service", (day,)).fetchall())
+        sessions = {row["counter"]: row
+                    for row in self.db.execute("SELECT * FROM counter_sessions")}
+        counters = tuple(
+            CounterStatus(c.number, c.name,
+                          sessions[c.number]["teller"] if c.number in sessions else None,
+                          bool(sessions[c.number]["paused"]) if c.number in sessions else False,
+                          self._current(c.number))
+            for c in self.config.counters)
+        last_calls = tuple(self._row_ticket(row) for row in self.db.execute(
+            "SELECT * FROM tickets WHERE day = ? AND last_called_at IS NOT NULL"
+            " ORDER BY last_called_at DESC, id DESC LIMIT ?", (day, LAST_CALLS)))
+        return HallStatus(day, waiting, counters, last_calls)
+
+    def tickets(self, day: str) -> list[Ticket]:
+        """Every visit of every ticket of `day`, in issue order."""
+        return [self._row_ticket(row) for row in self.db.execute(
+            "SELECT * FROM tickets WHERE day = ? ORDER BY id", (day,))]
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _counter(self, number: int):
+        counter = self.config.counter(number)
+        if counter is None:
+            raise errors.UnknownCounter(f"no counter {number}")
+        return counter
+
+    def _teller_at(self, counter: int) -> str:
+        self._counter(counter)
+        row = self.db.execute("SELECT teller FROM counter_sessions WHERE counter = ?",
+                              (counter,)).fetchone()
+        if row is None:
+            raise errors.NotLoggedIn(f"counter {counter}: nobody is logged in")
+        return row["teller"]
+
+    def _current(self, counter: int) -> Ticket | None:
+        row = self.db.execute("SELECT * FROM tickets WHERE counter = ?"
+                              " AND state IN ('called', 'serving')", (counter,)).fetchone()
+        return None if row is None else self._row_ticket(row)
+
+    def _current_for(self, counter: int, *states: State) -> tuple[str, Ticket]:
+        """The counter's teller and current ticket, which must be in one of `states`."""
+        teller = self._teller_at(counter)
+        ticket = self._current(counter)
+        if ticket is None:
+            raise errors.NoCurrentTicket(f"counter {counter}: no ticket called")
+        if ticket.state not in states:
+            raise errors.WrongState(f"counter {counter}: {ticket.label} is {ticket.state.value}")
+        return teller, ticket
+
+    def _set_paused(self, counter: int, paused: bool, now: float) -> None:
+        teller = self._teller_at(counter)
+        with transaction(self.db):
+            self.db.execute("UPDATE counter_sessions SET paused = ? WHERE counter = ?",
+                            (int(paused), counter))
+            self._log(now, "pause" if paused else "resume", counter=counter, teller=teller)
+
+    def _finish(self, ticket: Ticket, counter: int, teller: str, now: float) -> None:
+        # A ticket finished straight from "called" was served from the moment it was last called.
+        self.db.execute("UPDATE tickets SET state = 'done', finished_at = ?,"
+                        " started_at = COALESCE(started_at, last_called_at) WHERE id = ?",
+                        (now, ticket.id))
+        self._log(now, "finish", ticket.id, counter=counter, teller=teller)
+
+    def _close(self, ticket_id: int, state: State, now: float) -> None:
+        self.db.execute("UPDATE tickets SET state = ?, finished_at = ? WHERE id = ?",
+                        (state.value, now, ticket_id))
+
+    def _log(self, now: float, kind: str, ticket_id: int | None = None, *,
+             service: str | None = None, counter: int | None = None, teller: str | None = None,
+             detail: str | None = None) -> None:
+        if ticket_id is not None and service is None:
+            service = self.db.execute("SELECT service FROM tickets WHERE id = ?",
+                                      (ticket_id,)).fetchone()[0]
+        self.db.execute(
+            "INSERT INTO events (at, kind, ticket_id, service, counter, teller, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (now, kind, ticket_id, service, counter, teller, detail))
+
+    def _ticket(self, ticket_id: int) -> Ticket:
+        return self._row_ticket(self.db.execute("SELECT * FROM tickets WHERE id = ?",
+                                                (ticket_id,)).fetchone())
+
+    @staticmethod
+    def _row_ticket(row: sqlite3.Row) -> Ticket:
+        values = dict(row)
+        del values["number"]
+        values["state"] = State(values["state"])
+        values["vip"] = bool(values["vip"])
+        return Ticket(**values)

@@ -1,0 +1,128 @@
+"""The SQLite file: durable settings, the schema and its forward migrations, the check at open."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from queue_core.errors import StorageError
+
+# Each entry moves the schema one version forward; never edit an entry once it has shipped.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE tickets (
+        id INTEGER PRIMARY KEY,
+        day TEXT NOT NULL,
+        label TEXT NOT NULL,
+        service TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        vip INTEGER NOT NULL DEFAULT 0,
+        previous_id INTEGER REFERENCES tickets(id),
+        target_counter INTEGER,
+        state TEXT NOT NULL CHECK (state IN
+            ('waiting', 'called', 'serving', 'done', 'no_show', 'transferred', 'cancelled')),
+        counter INTEGER,
+        teller TEXT,
+        issued_at REAL NOT NULL,
+        queued_at REAL NOT NULL,
+        called_at REAL,
+        last_called_at REAL,
+        recalls INTEGER NOT NULL DEFAULT 0,
+        started_at REAL,
+        finished_at REAL
+    );
+    -- A printed number exists once a day; later visits of a transferred ticket keep it.
+    CREATE UNIQUE INDEX tickets_printed ON tickets(day, label) WHERE previous_id IS NULL;
+    CREATE UNIQUE INDEX tickets_open_at_counter ON tickets(counter)
+        WHERE state IN ('called', 'serving');
+    CREATE INDEX tickets_waiting ON tickets(day, state, service, queued_at);
+    CREATE INDEX tickets_numbering ON tickets(day, service, number);
+
+    CREATE TABLE counter_sessions (
+        counter INTEGER PRIMARY KEY,
+        teller TEXT NOT NULL UNIQUE,
+        paused INTEGER NOT NULL DEFAULT 0,
+        since REAL NOT NULL
+    );
+
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        ticket_id INTEGER REFERENCES tickets(id),
+        service TEXT,
+        counter INTEGER,
+        teller TEXT,
+        detail TEXT
+    );
+    CREATE INDEX events_at ON events(at);
+    CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+    CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+    """,
+)
+
+
+def open_database(path: str | Path) -> sqlite3.Connection:
+    """Open (creating if needed) the queue database, checked and migrated to the current schema.
+
+    Every commit is durable when it returns: WAL journal with synchronous=FULL.
+    Raises StorageError when the file fails `quick_check` or is newer than this firmware.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"{path}: cannot open the database: {exc}") from exc
+    if problems != ["ok"]:
+        db.close()
+        raise StorageError(f"{path}: quick_check failed: {'; '.join(problems[:5])}")
+    try:
+        _migrate(db, path)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise StorageError(f"{path}: schema version {version} is newer than this firmware "
+                           f"({len(MIGRATIONS)}); refusing to touch it")
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        with transaction(db):
+            for statement in _statements(script):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version={number}")
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration into statements (executescript would commit on its own)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending
+            pending = ""
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction: committed (and durable) on normal exit, rolled back on any error."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    db.execute("COMMIT")

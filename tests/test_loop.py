@@ -1,0 +1,121 @@
+"""The supervisory loop with simulated devices: what customers, tellers and the wall see."""
+
+import asyncio
+import random
+import threading
+from collections import Counter
+
+from conftest import at
+from drivers.events import ButtonPressed
+from hallday import run_day, wire
+from queue_core.model import State
+
+LOGIN = ["1 login T01 1111", "2 login T02 2222", "3 login T03 3333", "4 login T04 4444"]
+
+
+def test_a_button_press_prints_a_ticket(tmp_path):
+    day = run_day(tmp_path, ["A", "A", "B vip"])
+    ticket = (tmp_path / "tickets" / "2026-11-23" / "A002.txt").read_text()
+    for text in ("Riverside Bank", "A002", "个人业务 Personal banking", "1 ahead of you",
+                 "2026-11-23 09:00", "[QR 2026-11-23/A002]"):
+        assert text in ticket
+    assert "B001  VIP" in (tmp_path / "tickets" / "2026-11-23" / "B001.txt").read_text()
+    assert day.printed.count("[printer]") == 3
+
+
+def test_a_call_is_announced_shown_on_the_wall_and_on_the_keypad(tmp_path):
+    day = run_day(tmp_path, ["B", "A", "3 login T03 3333", "3 call", "3 recall"])
+    assert day.outputs.audio.spoken == \
+        ["请 B001 号到 3 号窗口", "Ticket B001, please go to counter 3"] * 2
+    assert day.outputs.display.lines == ["B001 → 3"]
+    assert "[counter 3] B001 CALLED  1 WAITING" in day.printed
+
+
+def test_a_refused_key_is_shown_on_the_keypad_and_changes_nothing(tmp_path):
+    day = run_day(tmp_path, ["A", "2 call", "2 login T02 9999", "2 finish", "7 call"])
+    assert "[counter 2] NOT LOGGED IN" in day.printed
+    assert "[counter 2] LOGIN REFUSED" in day.printed
+    assert "[counter 7] NO SUCH COUNTER" in day.printed
+    assert day.hall.status(at(10)).waiting["A"] == 1
+    assert day.hall.db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 1
+
+
+def test_console_garbage_posts_nothing(tmp_path):
+    garbage = ["", "   ", "AB", "a a", "3", "3 dance", "3 login T01", "3 transfer", "3 transfer @x",
+               "3 transfer B now", "cancel", "status now", "x\x00y", "-3 call"]
+    day = run_day(tmp_path, garbage)
+    assert day.hall.db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 0
+    assert day.printed.count("[console]") == len(garbage) - 2
+
+
+def test_after_a_restart_the_wall_shows_the_calls_again(tmp_path):
+    run_day(tmp_path, ["A", "B", "1 login T01 1111", "3 login T03 3333", "1 call", "3 call"])
+    again = run_day(tmp_path, ["status"], start=at(11))
+    assert again.outputs.display.lines == ["B001 → 3", "A001 → 1"]
+    assert "Counter 3    T03              B001 called" in again.printed
+
+
+def test_events_posted_from_a_driver_thread_reach_the_loop(tmp_path):
+    app, _ = wire(tmp_path)
+
+    async def main():
+        running = asyncio.create_task(app.run())
+        await asyncio.sleep(0)
+        presses = [threading.Thread(target=app.post, args=(ButtonPressed("A", at(9, n)),))
+                   for n in range(10)]
+        for thread in presses:
+            thread.start()
+        for thread in presses:
+            thread.join()
+        app.stop()
+        await running
+
+    asyncio.run(main())
+    labels = sorted(t.label for t in app.hall.tickets("2026-11-23"))
+    assert labels == [f"A{n:03d}" for n in range(1, 11)]
+
+
+def busy_day(seed: int, tickets: int) -> list[str]:
+    """Customers arrive for A, B and C while four tellers press keys, some of them wrongly."""
+    rng = random.Random(seed)
+    lines = list(LOGIN)
+    for _ in range(tickets):
+        lines.append(rng.choice("AAAABBC") + (" vip" if rng.random() < 0.05 else ""))
+        counter = rng.randint(1, 4)
+        key = rng.choices(["call", "recall", "start", "skip", "finish", "transfer", "pause"],
+                          weights=[12, 3, 4, 1, 3, 1, 1])[0]
+        if key == "transfer":
+            key = rng.choice(["transfer A", "transfer B back", f"transfer @{rng.randint(1, 4)}"])
+        lines += [f"{counter} {key}"] + (["%d resume" % counter] if key == "pause" else [])
+    for _ in range(120):  # the hall empties: every counter calls until nobody is left
+        lines += [f"{c} call" for c in range(1, 5)]
+    lines += [f"{c} {key}" for c in range(1, 5) for key in ("finish", "logout")]
+    return lines
+
+
+def test_a_busy_day_of_200_tickets_ends_with_every_ticket_accounted_for(tmp_path):
+    day = run_day(tmp_path, busy_day(seed=7, tickets=200))
+    visits = day.hall.tickets("2026-11-23")
+    printed = sorted(p.stem for p in (tmp_path / "tickets" / "2026-11-23").iterdir())
+    issued = [t.label for t in visits if t.previous_id is None]
+    assert len(printed) == len(issued) == len(set(issued)) == 200
+    assert sorted(issued) == printed
+
+    by_label = {}
+    for visit in visits:
+        by_label.setdefault(visit.label, []).append(visit)
+    outcomes = Counter()
+    for label, chain in by_label.items():
+        *earlier, last = chain
+        assert all(v.state is State.TRANSFERRED for v in earlier), label
+        assert last.state in (State.DONE, State.NO_SHOW), label
+        outcomes[last.state] += 1
+    assert sum(outcomes.values()) == 200 and outcomes[State.DONE] > 150
+    assert sum(1 for v in visits if v.state is State.TRANSFERRED) > 0
+
+    status = day.hall.status(at(18))
+    assert set(status.waiting.values()) == {0}
+    assert all(c.teller is None and c.current is None for c in status.counters)
+    calls = day.hall.db.execute(
+        "SELECT COUNT(*) FROM events WHERE kind IN ('call', 'recall')").fetchone()[0]
+    assert len(day.outputs.audio.spoken) == 2 * calls

@@ -1,0 +1,82 @@
+"""The database file: durable settings, reopening, the append-only log, refusing bad files."""
+
+import sqlite3
+
+import pytest
+
+from conftest import CONFIG, at, dump, logged_in
+from queue_core import Hall, open_database
+from queue_core.errors import StorageError
+from queue_core.storage import MIGRATIONS
+
+
+def test_commits_are_durable_wal_with_full_sync(hall):
+    assert hall.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert hall.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert hall.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_reopening_gives_back_exactly_the_same_state(hall, db_path):
+    logged_in(hall, 1, 3)
+    for minute in range(5):
+        hall.issue("AB"[minute % 2], at(9, minute))
+    hall.call_next(1, at(9, 10))
+    hall.start(1, at(9, 11))
+    hall.call_next(3, at(9, 12))
+    hall.recall(3, at(9, 13))
+    hall.pause(3, at(9, 14))
+    before, status = dump(hall), hall.status(at(9, 15))
+    hall.db.close()
+
+    reopened = Hall(open_database(db_path), CONFIG)
+    assert dump(reopened) == before
+    assert reopened.status(at(9, 15)) == status
+    assert reopened.issue("A", at(9, 16)).ticket.label == "A004"
+    reopened.db.close()
+
+
+def test_the_event_log_is_append_only(hall):
+    hall.issue("A", at(9))
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        hall.db.execute("UPDATE events SET kind = 'x'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        hall.db.execute("DELETE FROM events")
+
+
+def test_every_operation_writes_one_event(hall):
+    logged_in(hall, 1)
+    hall.issue("A", at(9))
+    hall.call_next(1, at(9, 1))
+    hall.finish(1, at(9, 2))
+    hall.logout(1, at(9, 3))
+    rows = hall.db.execute("SELECT kind, counter, teller, at FROM events ORDER BY id").fetchall()
+    assert [tuple(r) for r in rows] == [
+        ("login", 1, "T1", at(8)), ("issue", None, None, at(9)), ("call", 1, "T1", at(9, 1)),
+        ("finish", 1, "T1", at(9, 2)), ("logout", 1, "T1", at(9, 3))]
+
+
+def test_a_database_from_newer_firmware_is_refused(db_path):
+    db = open_database(db_path)
+    db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    db.close()
+    with pytest.raises(StorageError, match="newer than this firmware"):
+        open_database(db_path)
+
+
+def test_a_file_that_is_not_a_database_is_refused(db_path):
+    db_path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StorageError, match="cannot open"):
+        open_database(db_path)
+
+
+def test_a_damaged_database_fails_its_check_at_open(hall, db_path):
+    for minute in range(50):
+        hall.issue("A", at(9, minute))
+    hall.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    hall.db.close()
+    data = bytearray(db_path.read_bytes())
+    page = 4096
+    data[2 * page + 100: 2 * page + 400] = b"\xff" * 300  # scribble over the third page
+    db_path.write_bytes(bytes(data))
+    with pytest.raises(StorageError):
+        open_database(db_path)
