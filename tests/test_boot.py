@@ -26,8 +26,8 @@ def test_a_session_at_the_console(tmp_path):
     assert "[audio] 请 B001 号到 3 号窗口 / Ticket B001, please go to counter 3" in out
     assert "[wall] B001 → 3" in out
     assert "ready in" in err and "simulated" in err
-    assert sorted(p.name for p in (tmp_path / "tickets").glob("*/*.txt")) == ["A001.txt",
-                                                                            "B001.txt"]
+    printed = sorted(p.name for p in (tmp_path / "tickets").glob("*/*.txt"))
+    assert printed == ["A001.txt", "B001.txt"]
 
 
 def test_sigterm_shuts_down_cleanly_and_the_next_boot_resumes(tmp_path):
