@@ -2,37 +2,42 @@
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 
+from config.hardware import HardwareConfig, read_hardware
+from config.table import ConfigError, Table
 from queue_core import Counter, HallConfig, Service, Teller
 
 DEFAULT = Path(__file__).with_name("default.toml")
-_REQUIRED = object()
 log = logging.getLogger(__name__)
 
 
-class ConfigError(ValueError):
-    """The configuration file is unreadable or invalid; nothing of it was applied."""
+@dataclass(frozen=True)
+class ApplianceConfig:
+    """One configuration file: the hall (queue_core's part) and how its devices are wired."""
+
+    hall: HallConfig
+    hardware: HardwareConfig
 
 
-def load_config(path: str | Path) -> HallConfig:
+def load_config(path: str | Path) -> ApplianceConfig:
     """Parse and check `path` completely; raises ConfigError naming file, option and reason."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
-    root = _Table(data, path, "")
+    root = Table(data, path, "")
     hall = root.table("hall")
     services = tuple(_service(t) for t in root.tables("service"))
     counters = tuple(_counter(t) for t in root.tables("counter"))
     tellers = tuple(_teller(t) for t in root.tables("teller"))
+    hardware = read_hardware(root, {s.prefix for s in services}, path)
     root.close()
     config = HallConfig(
         name=hall.get("name", str),
@@ -41,10 +46,10 @@ def load_config(path: str | Path) -> HallConfig:
         services=services, counters=counters, tellers=tellers)
     hall.close()
     _check_references(config, path)
-    return config
+    return ApplianceConfig(config, hardware)
 
 
-def load_or_keep(path: str | Path, last_good: Path) -> HallConfig:
+def load_or_keep(path: str | Path, last_good: Path) -> ApplianceConfig:
     """Load `path` and keep a copy of it as `last_good`; if it is invalid, run on that copy.
 
     Raises ConfigError only when neither is valid.
@@ -69,7 +74,7 @@ def load_or_keep(path: str | Path, last_good: Path) -> HallConfig:
     return config
 
 
-def _service(t: _Table) -> Service:
+def _service(t: Table) -> Service:
     numbers = t.get("numbers", list, [1, 999],
                     lambda v: len(v) == 2 and all(type(n) is int for n in v)
                     and 1 <= v[0] <= v[1] <= 9999,
@@ -85,7 +90,7 @@ def _service(t: _Table) -> Service:
     return service
 
 
-def _counter(t: _Table) -> Counter:
+def _counter(t: Table) -> Counter:
     counter = Counter(
         number=t.get("number", int, check=lambda n: 1 <= n <= 999, why="must be 1 to 999"),
         name=t.get("name", str),
@@ -95,7 +100,7 @@ def _counter(t: _Table) -> Counter:
     return counter
 
 
-def _teller(t: _Table) -> Teller:
+def _teller(t: Table) -> Teller:
     teller = Teller(
         id=t.get("id", str, check=lambda i: re.fullmatch(r"[A-Za-z0-9]{1,8}", i) is not None,
                  why="must be 1 to 8 letters or digits"),
@@ -125,47 +130,3 @@ def _check_references(config: HallConfig, path: Path) -> None:
         if len(set(counter.services)) != len(counter.services):
             raise ConfigError(f"{path}: [[counter]] {counter.number}, option 'services':"
                               " a service is listed twice")
-
-
-class _Table:
-    """One TOML table being read: every option must be read, so a typo is an error."""
-
-    def __init__(self, data: Any, path: Path, where: str):
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: {where} must be a table")
-        self.data, self.path, self.where, self.read = data, path, where, set()
-
-    def get(self, key: str, kind: type, default: Any = _REQUIRED,
-            check: Callable[[Any], Any] | None = None, why: str = "") -> Any:
-        self.read.add(key)
-        if key not in self.data:
-            if default is _REQUIRED:
-                raise self.error(key, "is required")
-            return default
-        value = self.data[key]
-        if type(value) is not kind:
-            raise self.error(key, f"must be {kind.__name__}, got {value!r}")
-        if check is not None and not check(value):
-            raise self.error(key, f"{why}, got {value!r}")
-        return value
-
-    def table(self, key: str) -> _Table:
-        self.read.add(key)
-        return _Table(self.data.get(key, {}), self.path, f"[{key}]")
-
-    def tables(self, key: str) -> list[_Table]:
-        self.read.add(key)
-        items = self.data.get(key, [])
-        if not isinstance(items, list):
-            raise self.error(key, f"must be written [[{key}]]")
-        return [_Table(item, self.path, f"[[{key}]] #{n}") for n, item in enumerate(items, 1)]
-
-    def close(self) -> None:
-        for key in self.data.keys() - self.read:
-            close = difflib.get_close_matches(key, self.read, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise self.error(key, f"is not a valid option{hint}")
-
-    def error(self, key: str, reason: str) -> ConfigError:
-        where = f"{self.where}, " if self.where else ""
-        return ConfigError(f"{self.path}: {where}option {key!r} {reason}")

@@ -1,33 +1,97 @@
-"""Device drivers: each moves bytes or pixels for one device and posts events into the loop."""
+"""Device drivers: each moves bytes or pixels for one device and posts events into the loop.
+
+`build` picks each device's backend: real where its hardware is found (or when told `real`),
+simulated otherwise, and says so in the log for every device that is simulated.
+"""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from drivers.audio import SimAudio
+from config.hardware import HardwareConfig
+from drivers.audio import Announcer, SimAudio
+from drivers.buttons import SimLeds, TicketButtons
 from drivers.console import Console
-from drivers.display import SimDisplay
-from drivers.printer import SimPrinter
+from drivers.display import SimWallDisplay, WallDisplay, max7219
+from drivers.printer import FileLink, SerialLink, SimLink, TicketPrinter
+from drivers.usb import SimUsbSticks, UsbSticks
+
+log = logging.getLogger(__name__)
+BOARD = Path("/dev/gpiochip0")   # present on the appliance's board, absent on a PC
 
 
 @dataclass
-class Outputs:
-    """The output devices the loop drives; simulated or real, each kind has one interface."""
+class Devices:
+    """The devices the loop drives; each attribute has the same interface real or simulated."""
 
     printer: Any
     display: Any
     audio: Any
+    leds: Any
     keypads: Any
     office: Any
+    usb: Any
+    console: Console | None = None
+    simulated: list[str] = field(default_factory=list)
+
+    def health(self) -> dict[str, str]:
+        """Each device's state as the back office shows it."""
+        return {"printer": self.printer.status,
+                "wall display": "ok" if self.display.healthy else "not answering",
+                "simulated": ", ".join(self.simulated) or "nothing"}
+
+    def close(self) -> None:
+        for device in (self.usb, self.audio, self.printer, self.leds):
+            device.close()
 
 
-def simulated(ticket_dir: Path, out: TextIO,
-              clock: Callable[[], float] = time.time) -> tuple[Outputs, Console]:
-    """Every device simulated on a terminal: returns the outputs and the console that
-    stands in for the ticket buttons, the keypads and the back office."""
+def build(hardware: HardwareConfig, services: list[str], mode: str, data_dir: Path,
+          post: Callable, clock: Callable[[], float], out: TextIO) -> Devices:
+    """Every device, real or simulated by `mode` (auto, real or sim) and what is found."""
+    simulated: list[str] = []
+
+    def real(name: str, found: Path, where: str) -> bool:
+        if mode == "real" or (mode == "auto" and found.exists()):
+            return True
+        simulated.append(name)
+        if mode == "auto":
+            log.warning("%s: %s not found, simulated %s", name, found, where)
+        return False
+
     console = Console(out, clock)
-    return Outputs(printer=SimPrinter(ticket_dir, out), display=SimDisplay(out),
-                   audio=SimAudio(out), keypads=console, office=console), console
+    p, d = hardware.printer, hardware.display
+    if real("printer", Path(p.device), f"(tickets in {data_dir / 'tickets'})"):
+        link = SerialLink(p.device, p.baudrate) if p.device.startswith("/dev/tty") \
+            else FileLink(p.device)
+    else:
+        link = SimLink(data_dir / "tickets", p.width, out)
+    printer = TicketPrinter(link, p.width, post, clock, p.status_interval)
+
+    display = None
+    if real("wall display", Path(f"/dev/spidev{d.spi_port}.{d.spi_device}"),
+            f"(frames in {data_dir / 'wall.png'})"):
+        try:
+            display = WallDisplay(max7219(d), d)
+        except Exception as exc:  # luma raises its own errors for a missing or refused SPI
+            log.error("wall display: cannot open SPI, simulated instead: %s", exc)
+            simulated.append("wall display")
+    display = display or SimWallDisplay(d, out, data_dir / "wall.png")
+
+    audio = Announcer(Path(hardware.audio.clips), hardware.audio.volume) \
+        if real("audio", Path("/dev/snd"), "(announcements printed)") else SimAudio(out)
+
+    if real("ticket buttons", BOARD, "(the console takes tickets)"):
+        leds = TicketButtons(hardware.buttons, post, clock)
+    else:
+        leds = SimLeds(services, out)
+    if real("usb", BOARD, f"(a folder in {data_dir / 'usb'} is a stick)"):
+        usb = UsbSticks(Path(hardware.usb.mount_dir), post, clock)
+    else:
+        usb = SimUsbSticks(data_dir / "usb", post, clock)
+    usb.start()
+    simulated.append("keypads")  # the RS-485 keypad bus comes with its own driver
+    return Devices(printer=printer, display=display, audio=audio, leds=leds, keypads=console,
+                   office=console, usb=usb, console=console, simulated=simulated)

@@ -107,9 +107,10 @@ class Console:
     def report(self, text: str) -> None:
         print(f"[office] {text}", file=self.out)
 
-    def report_status(self, status: HallStatus) -> None:
+    def report_status(self, status: HallStatus, health: dict[str, str]) -> None:
         waiting = "  ".join(f"{prefix}:{n}" for prefix, n in status.waiting.items())
-        lines = [f"{status.day}  waiting  {waiting}"]
+        lines = [f"{status.day}  waiting  {waiting}",
+                 "  " + "  ".join(f"{device}: {state}" for device, state in health.items())]
         for c in status.counters:
             who = c.teller or "closed"
             if c.paused:

@@ -1,16 +1,127 @@
-"""Wall displays. SimDisplay prints the display's lines whenever they change."""
+"""The wall LED matrix: MAX7219 modules on SPI through luma, or luma's dummy device simulated.
+
+The loop calls show() when the calls change, notice() for a message that must be seen (a ticket
+that could not be printed) and tick() every TICK seconds, which scrolls long lines and applies
+the dim/off schedule. A device that fails to take a frame is reported once and retried.
+"""
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
+from pathlib import Path
 from typing import TextIO
 
+from config.hardware import DisplayConfig
+from media.wall import led_picture, line_height, line_width, wall_frame
 
-class SimDisplay:
-    def __init__(self, out: TextIO):
-        self.out = out
+log = logging.getLogger(__name__)
+
+TICK = 0.05  # seconds: one LED of scrolling
+
+
+def max7219(config: DisplayConfig):
+    """The real device: a chain of MAX7219 modules on /dev/spidev<port>.<device>."""
+    from luma.core.interface.serial import noop, spi
+    from luma.led_matrix.device import max7219 as device
+
+    return device(spi(port=config.spi_port, device=config.spi_device, gpio=noop()),
+                  width=config.width, height=config.height, rotate=config.rotate,
+                  block_orientation=config.block_orientation,
+                  blocks_arranged_in_reverse_order=config.reverse_order)
+
+
+def scheduled_mode(schedule: tuple[tuple[str, str], ...], now: float) -> str:
+    """on, dim or off: the latest schedule entry at or before `now`'s time of day
+    (before the first entry of the day, the last one of the day before)."""
+    if not schedule:
+        return "on"
+    clock = datetime.fromtimestamp(now).strftime("%H:%M")
+    passed = [mode for at, mode in schedule if at <= clock]
+    return (passed or [schedule[-1][1]])[-1]
+
+
+class WallDisplay:
+    """Example: WallDisplay(max7219(config), config).show(["A012 → 3", "B004 → 1"])"""
+
+    def __init__(self, device, config: DisplayConfig):
+        self.device, self.config = device, config
         self.lines: list[str] = []
+        self.mode = "on"
+        self.healthy = True
+        self._notice: tuple[str, float] | None = None
+        self._offsets: list[int] = []
+        self._scrolls = False
 
     def show(self, lines: list[str]) -> None:
-        if lines != self.lines:
-            self.lines = list(lines)
-            print(f"[wall] {' | '.join(lines) or '(blank)'}", file=self.out)
+        self.lines = list(lines)
+        self._restart()
+
+    def notice(self, text: str, until: float) -> None:
+        """Show `text` on the top line until `until` (seconds since the epoch)."""
+        self._notice = (text, until)
+        self._restart()
+
+    def tick(self, now: float) -> None:
+        mode = scheduled_mode(self.config.schedule, now)
+        if mode != self.mode:
+            self._set_mode(mode)
+        if self._notice and now >= self._notice[1]:
+            self._notice = None
+            self._restart()
+        elif self._scrolls:
+            self._offsets = [o + 1 for o in self._offsets]
+            self._draw()
+
+    def visible(self) -> list[str]:
+        rows = self.config.height // line_height(self.config.height)
+        return (([self._notice[0]] if self._notice else []) + self.lines)[:rows]
+
+    def _restart(self) -> None:
+        band = line_height(self.config.height)
+        visible = self.visible()
+        self._offsets = [0] * len(visible)
+        self._scrolls = any(line_width(text, band) > self.config.width for text in visible)
+        self._draw()
+
+    def _set_mode(self, mode: str) -> None:
+        self.mode = mode
+        log.info("wall display: %s", mode)
+        self._guard(lambda: self.device.hide() if mode == "off" else (
+            self.device.show(), self.device.contrast(
+                self.config.dim_brightness if mode == "dim" else self.config.brightness)))
+
+    def _draw(self) -> None:
+        frame = wall_frame(self.visible(), self.config.width, self.config.height, self._offsets)
+        self._guard(lambda: self.device.display(frame.convert(self.device.mode)))
+
+    def _guard(self, action) -> None:
+        try:
+            action()
+        except OSError as exc:
+            if self.healthy:
+                log.error("wall display not answering: %s", exc)
+            self.healthy = False
+        else:
+            if not self.healthy:
+                log.info("wall display back")
+            self.healthy = True
+
+
+class SimWallDisplay(WallDisplay):
+    """The wall display on a terminal: its lines when they change, and `picture` (a PNG)."""
+
+    def __init__(self, config: DisplayConfig, out: TextIO, picture: Path):
+        from luma.core.device import dummy
+
+        super().__init__(dummy(width=config.width, height=config.height, mode="1"), config)
+        self.out, self.picture = out, picture
+        self._printed: list[str] = []
+
+    def _restart(self) -> None:
+        super()._restart()
+        if self.visible() != self._printed:
+            self._printed = self.visible()
+            print(f"[wall] {' | '.join(self._printed) or '(blank)'}", file=self.out)
+            self.picture.parent.mkdir(parents=True, exist_ok=True)
+            led_picture(self.device.image).save(self.picture)

@@ -33,3 +33,28 @@ class BackOffice:
     command: str
     at: float
     params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PrinterReport:
+    """The printer's state (ok, paper_low, paper_out, cover_open, offline or unknown), after a
+    ticket (`label`, and whether it was `printed`) or when it changed while idle."""
+
+    status: str
+    at: float
+    label: str | None = None
+    printed: bool = False
+
+
+@dataclass(frozen=True)
+class UsbInserted:
+    """A USB stick is mounted read-only at `path`."""
+
+    path: str
+    at: float
+
+
+@dataclass(frozen=True)
+class UsbRemoved:
+    path: str
+    at: float

@@ -1,29 +1,192 @@
-"""Ticket printers. SimPrinter writes each ticket as a text file instead of paper."""
+"""Ticket printers: ESC/POS over a serial port or a device file, or simulated into PNG files.
+
+Printing runs on the printer's own thread; the loop hears back through PrinterReport events.
+"""
 
 from __future__ import annotations
 
-import os
+import logging
+import queue
+import threading
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, TextIO
 
-from media.ticket import TicketLayout, ticket_text
+from drivers.escpos_stream import decode, paper
+from drivers.events import PrinterReport
+from media.ticket import TicketLayout, ticket_escpos
+
+log = logging.getLogger(__name__)
+
+PRINTABLE = ("ok", "paper_low", "unknown")
+QUERY_PRINTER, QUERY_CAUSE, QUERY_PAPER = 1, 2, 4   # DLE EOT n
 
 
-class SimPrinter:
-    """Prints to `directory/<day>/<label>.txt` and says so on `out`.
+def parse_status(answers: dict[int, bytes] | None) -> str:
+    """ESC/POS real-time status (DLE EOT 1, 2, 4) as one word; None: the link cannot read."""
+    if answers is None:
+        return "unknown"
+    if not all(answers.values()):
+        return "offline"
+    printer, cause, paper_ = (answers[n][0] for n in (QUERY_PRINTER, QUERY_CAUSE, QUERY_PAPER))
+    if paper_ & 0x60 or cause & 0x20:
+        return "paper_out"
+    if cause & 0x04:
+        return "cover_open"
+    if printer & 0x08:
+        return "offline"
+    return "paper_low" if paper_ & 0x0C else "ok"
 
-    Example: SimPrinter(Path("var/tickets"), sys.stdout).print_ticket(layout)
+
+class SerialLink:
+    """A printer on a serial port (/dev/ttyUSB0, /dev/ttyS0): writes, and answers status."""
+
+    def __init__(self, device: str, baudrate: int):
+        self.device, self.baudrate = device, baudrate
+        self._port = None
+
+    def _open(self):
+        import serial
+
+        if self._port is None:
+            self._port = serial.Serial(self.device, self.baudrate, timeout=0.5, write_timeout=30)
+        return self._port
+
+    def write(self, data: bytes, job: str) -> None:
+        try:
+            self._open().write(data)
+        except Exception as exc:  # pyserial raises SerialException (an OSError) or ValueError
+            self.close()
+            raise OSError(f"{self.device}: {exc}") from exc
+
+    def query(self) -> dict[int, bytes] | None:
+        try:
+            port = self._open()
+            answers = {}
+            for n in (QUERY_PRINTER, QUERY_CAUSE, QUERY_PAPER):
+                port.reset_input_buffer()
+                port.write(bytes((0x10, 0x04, n)))
+                answers[n] = port.read(1)
+            return answers
+        except Exception:
+            self.close()
+            return {n: b"" for n in (QUERY_PRINTER, QUERY_CAUSE, QUERY_PAPER)}
+
+    def close(self) -> None:
+        if self._port is not None:
+            self._port.close()
+            self._port = None
+
+
+class FileLink:
+    """A printer behind a write-only device file (/dev/usb/lp0): its status is unknown."""
+
+    def __init__(self, device: str):
+        self.device = device
+
+    def write(self, data: bytes, job: str) -> None:
+        with open(self.device, "wb", buffering=0) as f:
+            f.write(data)
+
+    def query(self) -> None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class SimLink:
+    """A simulated printer: each ticket becomes `<directory>/<day>/<label>.png` (what the paper
+    would show) beside its ESC/POS bytes (.bin). Tests set `paper`, `cover_open`, `connected`."""
+
+    def __init__(self, directory: Path, width: int, out: TextIO):
+        self.directory, self.width, self.out = directory, width, out
+        self.paper = "ok"          # ok, low or out
+        self.cover_open = False
+        self.connected = True
+
+    def write(self, data: bytes, job: str) -> None:
+        if not self.connected:
+            raise OSError("simulated printer unplugged")
+        path = self.directory / f"{job}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.with_suffix(".bin").write_bytes(data)
+        paper(decode(data), self.width).save(path)
+        print(f"[printer] ticket {Path(job).name} -> {path}", file=self.out)
+
+    def query(self) -> dict[int, bytes]:
+        if not self.connected:
+            return {QUERY_PRINTER: b"", QUERY_CAUSE: b"", QUERY_PAPER: b""}
+        out, low = self.paper == "out", self.paper == "low"
+        cause = 0x12 | (0x04 if self.cover_open else 0) | (0x20 if out else 0)
+        printer = 0x12 | (0x08 if cause != 0x12 else 0)
+        return {QUERY_PRINTER: bytes([printer]), QUERY_CAUSE: bytes([cause]),
+                QUERY_PAPER: bytes([0x12 | (0x60 if out else 0) | (0x0C if low else 0)])}
+
+    def close(self) -> None:
+        pass
+
+
+class TicketPrinter:
+    """Prints tickets on its own thread and reports each result and each status change.
+
+    Example::
+
+        printer = TicketPrinter(SerialLink("/dev/ttyUSB0", 19200), 512, appliance.post)
+        printer.submit(layout)     # returns at once; a PrinterReport follows
     """
 
-    def __init__(self, directory: Path, out: TextIO):
-        self.directory = directory
-        self.out = out
+    def __init__(self, link, width: int, post: Callable[[PrinterReport], None],
+                 clock: Callable[[], float], status_interval: float = 10.0):
+        self.link, self.width, self.post, self.clock = link, width, post, clock
+        self.status_interval = status_interval
+        self.status = "unknown"
+        self._jobs: queue.Queue[TicketLayout | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="printer", daemon=True)
+        self._thread.start()
 
-    def print_ticket(self, layout: TicketLayout) -> Path:
-        path = self.directory / layout.day / f"{layout.label}.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".part")
-        partial.write_text(ticket_text(layout), encoding="utf-8")
-        os.replace(partial, path)
-        print(f"[printer] ticket {layout.label}, {layout.ahead} ahead -> {path}", file=self.out)
-        return path
+    def submit(self, layout: TicketLayout) -> None:
+        self._jobs.put(layout)
+
+    def wait_idle(self) -> None:
+        """Return once every submitted ticket has been handled and reported."""
+        self._jobs.join()
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout=60)
+        self.link.close()
+
+    def _run(self) -> None:
+        self._check(parse_status(self.link.query()))
+        while True:
+            try:
+                job = self._jobs.get(timeout=self.status_interval)
+            except queue.Empty:
+                self._check(parse_status(self.link.query()))
+                continue
+            try:
+                if job is None:
+                    return
+                self._print(job)
+            except Exception:  # a bug here must not silence the printer for the day
+                log.exception("printer: ticket %s", job and job.label)
+                self.post(PrinterReport("unknown", self.clock(), job.label, False))
+            finally:
+                self._jobs.task_done()
+
+    def _print(self, job: TicketLayout) -> None:
+        status, printed = parse_status(self.link.query()), False
+        if status in PRINTABLE:
+            try:
+                self.link.write(ticket_escpos(job, self.width), f"{job.day}/{job.label}")
+                printed = True
+            except OSError as exc:
+                log.error("printer: ticket %s not printed: %s", job.label, exc)
+                status = "offline"
+        self.status = status
+        self.post(PrinterReport(status, self.clock(), job.label, printed))
+
+    def _check(self, status: str) -> None:
+        if status != self.status:
+            self.status = status
+            self.post(PrinterReport(status, self.clock()))

@@ -13,9 +13,8 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from config import DEFAULT, ConfigError, load_or_keep  # noqa: E402
-from drivers import simulated  # noqa: E402
-from drivers.console import Console  # noqa: E402
-from firmware.main import Appliance  # noqa: E402
+from drivers import build  # noqa: E402
+from firmware.main import Appliance, Inbox  # noqa: E402
 from queue_core import Hall, open_database  # noqa: E402
 from queue_core.errors import StorageError  # noqa: E402
 
@@ -30,9 +29,10 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=Path(env("QMS_DATA_DIR", "var")),
                         help="writable directory for the database, tickets and the last valid"
                              " configuration (env QMS_DATA_DIR; default: ./var)")
-    parser.add_argument("--hardware", choices=("auto", "sim"), default=env("QMS_HARDWARE", "auto"),
-                        help="auto: real devices where found, simulated otherwise; sim: all"
-                             " simulated (env QMS_HARDWARE)")
+    parser.add_argument("--hardware", choices=("auto", "real", "sim"),
+                        default=env("QMS_HARDWARE", "auto"),
+                        help="auto: each device real where found, simulated otherwise; real or"
+                             " sim: all of them (env QMS_HARDWARE)")
     return parser.parse_args(argv)
 
 
@@ -52,30 +52,37 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_or_keep(args.config, args.data_dir / "last-valid-config.toml")
         stage("config")
-        hall = Hall(open_database(args.data_dir / "queue.db"), config)
+        hall = Hall(open_database(args.data_dir / "queue.db"), config.hall)
         stage("database")
     except (ConfigError, StorageError) as exc:
         log.critical("boot failed: %s", exc)
         return 2
-    # No real device drivers are in this firmware yet: every device is simulated.
-    log.warning("no hardware drivers found: printer, wall display, audio, ticket buttons and"
-                " keypads are simulated on this terminal")
-    outputs, console = simulated(args.data_dir / "tickets", sys.stdout)
-    appliance = Appliance(hall, outputs)
+    # python-escpos re-parses its printer database in every new process unless it has a cache.
+    (args.data_dir / "cache").mkdir(exist_ok=True)
+    os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(args.data_dir / "cache"))
+    inbox = Inbox()
+    devices = build(config.hardware, [s.prefix for s in config.hall.services], args.hardware,
+                    args.data_dir, inbox.post, time.time, sys.stdout)
+    appliance = Appliance(hall, devices, inbox, config.hardware.audio.languages)
     stage("drivers")
     log.info("ready in %.3f s (%s)", time.perf_counter() - BOOT_START,
              ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in timings.items()))
-    print(f"{config.name}: simulated hall ready; type help for the commands", flush=True)
-    asyncio.run(serve(appliance, console))
-    hall.db.close()
+    if devices.console:
+        print(f"{config.hall.name}: ready; type help for the commands", flush=True)
+    try:
+        asyncio.run(serve(appliance))
+    finally:
+        devices.close()
+        hall.db.close()
     return 0
 
 
-async def serve(appliance: Appliance, console: Console) -> None:
+async def serve(appliance: Appliance) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, appliance.stop)
-    console.attach(sys.stdin.fileno(), appliance.post)
+    if appliance.devices.console:
+        appliance.devices.console.attach(sys.stdin.fileno(), appliance.inbox.post)
     await appliance.run()
 
 

@@ -1,8 +1,8 @@
 """The supervisory loop: the single owner of the queue state.
 
-Drivers post events from any thread; the loop takes them one at a time, applies each to the
-hall (one committed transaction) and only then drives the outputs: printer, wall display,
-announcements, keypad displays.
+Drivers post events into the Inbox from any thread; the loop takes them one at a time, applies
+each to the hall (one committed transaction) and only then drives the outputs: printer, wall
+display, announcements, button LEDs, keypad displays.
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ import logging
 import time
 from typing import Any, Callable
 
-from drivers import Outputs
-from drivers.events import BackOffice, ButtonPressed, CounterKey
-from media.announce import call_phrases
+from drivers import Devices
+from drivers.display import TICK
+from drivers.events import (BackOffice, ButtonPressed, CounterKey, PrinterReport, UsbInserted,
+                            UsbRemoved)
+from drivers.printer import PRINTABLE
+from media.speech import call_announcement
 from media.ticket import ticket_layout
 from media.wall import wall_lines
 from queue_core import Hall, QueueError, Ticket
@@ -27,93 +30,152 @@ KEY_OPERATIONS = {
     "call": Hall.call_next, "recall": Hall.recall, "start": Hall.start, "skip": Hall.skip,
     "finish": Hall.finish, "transfer": Hall.transfer,
 }
+NOTICE_SECONDS = 60
+
+
+class Inbox:
+    """The loop's event queue: post() is safe from any thread, also before the loop runs."""
+
+    def __init__(self):
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def post(self, event: Any) -> None:
+        if self.loop is None:
+            self.queue.put_nowait(event)
+        else:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, event)
 
 
 class Appliance:
-    """Applies events to `hall` in arrival order and drives `outputs`.
+    """Applies events to `hall` in arrival order and drives `devices`.
 
     Example::
 
-        app = Appliance(hall, outputs)
-        app.post(ButtonPressed("A", at=time.time()))   # from any thread
-        await app.run()                                 # until stop() or a quit command
+        inbox = Inbox()
+        devices = drivers.build(hardware, services, "auto", data_dir, inbox.post, time.time, out)
+        await Appliance(hall, devices, inbox, languages).run()   # until stop() or quit
     """
 
-    def __init__(self, hall: Hall, outputs: Outputs, clock: Callable[[], float] = time.time):
-        self.hall = hall
-        self.outputs = outputs
-        self.clock = clock
-        self._queue: asyncio.Queue = asyncio.Queue()
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def post(self, event: Any) -> None:
-        """Deliver an event into the loop; safe from any thread, and before run()."""
-        if self._loop is None:
-            self._queue.put_nowait(event)
-        else:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+    def __init__(self, hall: Hall, devices: Devices, inbox: Inbox, languages: tuple[str, ...],
+                 clock: Callable[[], float] = time.time):
+        self.hall, self.devices, self.inbox = hall, devices, inbox
+        self.languages, self.clock = languages, clock
+        self._printing: dict[str, str] = {}   # ticket label -> service, until its report
 
     def stop(self) -> None:
-        self.post(None)
+        self.inbox.post(None)
 
     async def run(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self.outputs.display.show(wall_lines(self.hall.status(self.clock()).last_calls))
-        while (event := await self._queue.get()) is not None:
+        self.inbox.loop = asyncio.get_running_loop()
+        now = self.clock()
+        self.devices.display.show(wall_lines(self.hall.status(now).last_calls))
+        self._update_leds(now)
+        ticker = asyncio.create_task(self._tick())
+        while (event := await self.inbox.queue.get()) is not None:
             if isinstance(event, BackOffice) and event.command == "quit":
                 break
             self.handle(event)
+        ticker.cancel()
+        # Let tickets already taken finish printing, and hear how they went.
+        await asyncio.to_thread(self.devices.printer.wait_idle)
+        while not self.inbox.queue.empty():
+            if (event := self.inbox.queue.get_nowait()) is not None:
+                self.handle(event)
         log.info("loop stopped")
 
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK)
+            self.devices.display.tick(self.clock())
+
     def handle(self, event: Any) -> None:
+        handler = {ButtonPressed: self._ticket_button, CounterKey: self._counter_key,
+                   BackOffice: self._back_office, PrinterReport: self._printer_report,
+                   UsbInserted: self._usb, UsbRemoved: self._usb}.get(type(event))
+        if handler is None:
+            log.error("ignored unknown event %r", event)
+            return
         try:
-            if isinstance(event, ButtonPressed):
-                self._ticket_button(event)
-            elif isinstance(event, CounterKey):
-                self._counter_key(event)
-            elif isinstance(event, BackOffice):
-                self._back_office(event)
-            else:
-                log.error("ignored unknown event %r", event)
+            handler(event)
         except QueueError as exc:
             log.warning("refused %r: %s", event, exc)
             if isinstance(event, CounterKey):
-                self.outputs.keypads.show(event.counter, exc.display)
-            else:
-                self.outputs.office.report(f"refused: {exc}")
+                self.devices.keypads.show(event.counter, exc.display)
+            elif isinstance(event, BackOffice):
+                self.devices.office.report(f"refused: {exc}")
 
     # Each handler below first commits the operation (the hall returns only after the commit
     # is durable) and only then prints, shows or announces: an acknowledged ticket or call
     # survives a power cut at any instant after the customer or teller has seen it.
 
     def _ticket_button(self, event: ButtonPressed) -> None:
-        issued = self.hall.issue(event.service, event.at, vip=event.vip)
+        try:
+            issued = self.hall.issue(event.service, event.at, vip=event.vip)
+        except QueueError:
+            self._update_leds(event.at)
+            raise
         log.info("issued %s (%d ahead)", issued.ticket.label, issued.ahead)
-        self.outputs.printer.print_ticket(ticket_layout(self.hall.config, issued))
+        self._printing[issued.ticket.label] = event.service
+        self.devices.printer.submit(ticket_layout(self.hall.config, issued))
+        self._update_leds(event.at)
+
+    def _printer_report(self, event: PrinterReport) -> None:
+        self._printing.pop(event.label, None)
+        if event.label and not event.printed:
+            # The ticket exists all the same: the customer reads the number off the wall.
+            log.error("ticket %s not printed (printer %s); shown on the wall", event.label,
+                      event.status)
+            self.devices.display.notice(f"{event.label} 请记住您的号码 Please remember your number",
+                                        event.at + NOTICE_SECONDS)
+        elif not event.label:
+            log.log(logging.INFO if event.status in PRINTABLE else logging.ERROR,
+                    "printer: %s", event.status)
+        self._update_leds(event.at)
+
+    def _update_leds(self, now: float) -> None:
+        """Fast blink on every button while the printer cannot print; else a blink while a
+        ticket of that service prints, steady on when it can issue no more today, else off."""
+        fault = self.devices.printer.status not in PRINTABLE
+        printing = set(self._printing.values())
+        full = self.hall.full_services(now)
+        for service in (s.prefix for s in self.hall.config.services):
+            self.devices.leds.set_led(service, "fault" if fault else "printing"
+                                      if service in printing else "on" if service in full
+                                      else "off")
 
     def _counter_key(self, event: CounterKey) -> None:
         operation = KEY_OPERATIONS.get(event.key)
         if operation is None:
             log.error("counter %d: unknown key %r", event.counter, event.key)
-            self.outputs.keypads.show(event.counter, "UNKNOWN KEY")
+            self.devices.keypads.show(event.counter, "UNKNOWN KEY")
             return
         result = operation(self.hall, event.counter, event.at, **event.params)
         log.info("counter %d: %s -> %s", event.counter, event.key,
                  result.label if isinstance(result, Ticket) else "-")
         if event.key in ("call", "recall") and result is not None:
             if result.state is State.CALLED:
-                self.outputs.audio.announce(call_phrases(result.label, event.counter))
-            self.outputs.display.show(wall_lines(self.hall.status(event.at).last_calls))
-        self.outputs.keypads.show(event.counter, self._keypad_text(event.counter, event.at))
+                self.devices.audio.announce(
+                    call_announcement(result.label, event.counter, self.languages))
+            self.devices.display.show(wall_lines(self.hall.status(event.at).last_calls))
+        self.devices.keypads.show(event.counter, self._keypad_text(event.counter, event.at))
 
     def _back_office(self, event: BackOffice) -> None:
         if event.command == "status":
-            self.outputs.office.report_status(self.hall.status(event.at))
+            self.devices.office.report_status(self.hall.status(event.at), self.devices.health())
         elif event.command == "cancel":
             ticket = self.hall.cancel(event.params["label"], event.at)
-            self.outputs.office.report(f"{ticket.label} cancelled")
+            self.devices.office.report(f"{ticket.label} cancelled")
         else:
             log.error("unknown back-office command %r", event.command)
+
+    def _usb(self, event: UsbInserted | UsbRemoved) -> None:
+        inserted = isinstance(event, UsbInserted)
+        log.info("usb stick %s: %s", "inserted" if inserted else "removed", event.path)
+        self.devices.office.report(f"USB stick {'at' if inserted else 'removed from'} "
+                                   f"{event.path}")
+        if inserted:
+            self.devices.display.notice("USB", event.at + 5)
 
     def _keypad_text(self, counter: int, now: float) -> str:
         """What the keypad display shows: the counter's ticket and how many wait for it."""

@@ -1,10 +1,16 @@
-"""The content of a printed ticket, and its plain-text form."""
+"""The content of a printed ticket and its ESC/POS rendering.
+
+Chinese is printed as 1-bit images (rendered with Unifont): python-escpos knows no GB18030 code
+page, and an image prints the same on every printer. Latin text, the big number and the QR code
+(native, GS ( k) are printer commands.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
+from media.fonts import text_image
 from queue_core import HallConfig, Issued
 
 
@@ -32,10 +38,29 @@ def ticket_layout(config: HallConfig, issued: Issued) -> TicketLayout:
         vip=ticket.vip, qr=f"{ticket.day}/{ticket.label}")
 
 
-def ticket_text(layout: TicketLayout) -> str:
-    number = f"    {layout.label}" + ("  VIP" if layout.vip else "")
-    lines = [layout.hall_zh, layout.hall, "", number, "",
-             f"{layout.service_zh} {layout.service_en}",
-             f"您前面还有 {layout.ahead} 人 / {layout.ahead} ahead of you",
-             layout.issued, f"[QR {layout.qr}]"]
-    return "\n".join(lines) + "\n"
+def ticket_escpos(layout: TicketLayout, width: int) -> bytes:
+    """The ticket as the ESC/POS bytes for a printer `width` dots wide, ending with a cut."""
+    from escpos.printer import Dummy  # heavy import (~0.5 s): only when the first ticket prints
+
+    p = Dummy()
+    p.profile.profile_data["media"]["width"]["pixels"] = width  # else image() prints a warning
+    p.hw("INIT")
+    p.set(align="center")
+    if layout.hall_zh:
+        p.image(text_image(layout.hall_zh, 32, width))
+    p.textln(layout.hall)
+    p.ln()
+    p.set(align="center", custom_size=True, width=4, height=4)
+    p.textln(layout.label)
+    p.set_with_default(align="center", bold=True)
+    if layout.vip:
+        p.textln("VIP")
+    p.image(text_image(layout.service_zh, 32, width))
+    p.textln(layout.service_en)
+    p.set_with_default(align="center")
+    p.image(text_image(f"您前面还有 {layout.ahead} 人", 32, width))
+    p.textln(f"{layout.ahead} ahead of you")
+    p.textln(layout.issued)
+    p.qr(layout.qr, native=True, size=6)
+    p.cut()
+    return p.output

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from queue_core import errors
 from queue_core.model import (OPEN_AT_COUNTER, CounterStatus, HallConfig, HallStatus, Issued,
-                              State, Ticket)
+                              Service, State, Ticket)
 from queue_core.storage import transaction
 
 LAST_CALLS = 8
@@ -21,6 +21,15 @@ LAST_CALLS = 8
 def business_day(now: float) -> str:
     """The local calendar date of `now`: ticket numbers restart with each one."""
     return datetime.fromtimestamp(now).date().isoformat()
+
+
+def _full(service: Service, count: int, highest: int | None) -> str | None:
+    """Why `service` can issue no more today, having issued `count` up to number `highest`."""
+    if highest is not None and highest >= service.last:
+        return f"numbers up to {service.last} used"
+    if service.daily_cap is not None and count >= service.daily_cap:
+        return f"daily cap {service.daily_cap} reached"
+    return None
 
 
 class Hall:
@@ -54,11 +63,9 @@ class Hall:
             count, highest = self.db.execute(
                 "SELECT COUNT(*), MAX(number) FROM tickets"
                 " WHERE day = ? AND service = ? AND previous_id IS NULL", (day, prefix)).fetchone()
+            if reason := _full(service, count, highest):
+                raise errors.ServiceFull(f"service {prefix}: {reason}")
             number = service.first if highest is None else highest + 1
-            if number > service.last:
-                raise errors.ServiceFull(f"service {prefix}: numbers up to {service.last} used")
-            if service.daily_cap is not None and count >= service.daily_cap:
-                raise errors.ServiceFull(f"service {prefix}: daily cap {service.daily_cap} reached")
             ahead = self.db.execute(
                 "SELECT COUNT(*) FROM tickets WHERE day = ? AND state = 'waiting' AND service = ?"
                 " AND vip >= ?", (day, prefix, int(vip))).fetchone()[0]
@@ -237,6 +244,14 @@ class Hall:
             "SELECT * FROM tickets WHERE day = ? AND last_called_at IS NOT NULL"
             " ORDER BY last_called_at DESC, id DESC LIMIT ?", (day, LAST_CALLS)))
         return HallStatus(day, waiting, counters, last_calls)
+
+    def full_services(self, now: float) -> set[str]:
+        """The services that cannot issue another ticket today (range or daily cap used up)."""
+        used = {service: (count, highest) for service, count, highest in self.db.execute(
+            "SELECT service, COUNT(*), MAX(number) FROM tickets"
+            " WHERE day = ? AND previous_id IS NULL GROUP BY service", (business_day(now),))}
+        return {s.prefix for s in self.config.services
+                if _full(s, *used.get(s.prefix, (0, None)))}
 
     def tickets(self, day: str) -> list[Ticket]:
         """Every visit of every ticket of `day`, in issue order."""

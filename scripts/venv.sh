@@ -1,15 +1,18 @@
 # Sourced by the other scripts: make (once) and activate .venv with the project and its test tools.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-if [ ! -x .venv/bin/python ]; then
-    if ! python3 -m venv .venv 2>/dev/null; then
-        # Debian ships venv separately from python3.
-        rm -rf .venv
-        if [ "$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi
-        $sudo apt-get update -q && $sudo apt-get install -y -q python3-venv
-        python3 -m venv .venv
-    fi
+# Debian packages: the font for Chinese on tickets and LEDs, the speech synthesiser and sound
+# tool that make the announcement clips, and venv where Debian ships it apart from python3.
+missing=$(for deb in fonts-unifont espeak-ng sox; do dpkg -s "$deb" >/dev/null 2>&1 || echo "$deb"; done)
+if [ ! -x .venv/bin/python ] && ! python3 -m venv .venv >/dev/null 2>&1; then
+    rm -rf .venv
+    missing="$missing python3-venv"
 fi
+if [ -n "$(echo $missing)" ]; then
+    if [ "$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi
+    $sudo apt-get update -q && $sudo apt-get install -y -q $missing
+fi
+[ -x .venv/bin/python ] || python3 -m venv .venv
 . .venv/bin/activate
 stamp=.venv/.installed-$(cat setup.cfg pyproject.toml | sha1sum | cut -c1-12)
 if [ ! -e "$stamp" ]; then

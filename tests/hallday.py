@@ -4,33 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from config import DEFAULT, load_config
 from conftest import at
-from drivers import Outputs, simulated
-from drivers.console import Console
-from firmware.main import Appliance
+from drivers import Devices, build
+from firmware.main import Appliance, Inbox
 from queue_core import Hall, open_database
 
 
 class Clock:
-    """Each reading is `step` seconds after the previous one."""
+    """Each reading by the test (the console) is `step` seconds after the previous one; device
+    threads read the time without moving it, so their timing cannot shift the day's times."""
 
     def __init__(self, start: float, step: float = 20.0):
         self.now, self.step = start, step
 
     def __call__(self) -> float:
-        self.now += self.step
+        if threading.current_thread() is threading.main_thread():
+            self.now += self.step
         return self.now
 
 
 @dataclass
 class Day:
     hall: Hall
-    outputs: Outputs
+    devices: Devices
     out: io.StringIO
 
     @property
@@ -38,19 +40,28 @@ class Day:
         return self.out.getvalue()
 
 
-def wire(data_dir: Path, clock=time.time) -> tuple[Appliance, Console]:
-    """The PC demo's wiring: the shipped configuration, every device simulated on a buffer."""
-    outputs, console = simulated(data_dir / "tickets", io.StringIO(), clock)
-    hall = Hall(open_database(data_dir / "queue.db"), load_config(DEFAULT))
-    return Appliance(hall, outputs, clock), console
+def wire(data_dir: Path, clock=time.time, config_path: Path = DEFAULT) -> tuple[Appliance, Day]:
+    """The PC demo's wiring: every device simulated, its output on a buffer."""
+    config = load_config(config_path)
+    out, inbox = io.StringIO(), Inbox()
+    devices = build(config.hardware, [s.prefix for s in config.hall.services], "sim", data_dir,
+                    inbox.post, clock, out)
+    hall = Hall(open_database(data_dir / "queue.db"), config.hall)
+    appliance = Appliance(hall, devices, inbox, config.hardware.audio.languages, clock)
+    return appliance, Day(hall, devices, out)
 
 
-def run_day(data_dir: Path, lines: list[str], start: float | None = None) -> Day:
-    """Feed `lines` to the console and run the loop until it has handled them all."""
+def run_day(data_dir: Path, lines: list[str], start: float | None = None, **settings) -> Day:
+    """Feed `lines` to the console and run the loop until it has handled them all.
+
+    `settings` are set on the simulated printer first (paper="out", connected=False, …)."""
     clock = Clock(start or at(9))
-    appliance, console = wire(data_dir, clock)
+    appliance, day = wire(data_dir, clock)
+    for name, value in settings.items():
+        setattr(day.devices.printer.link, name, value)
     for line in lines:
-        console.feed(line, appliance.post)
+        day.devices.console.feed(line, appliance.inbox.post)
     appliance.stop()
     asyncio.run(appliance.run())
-    return Day(appliance.hall, appliance.outputs, console.out)
+    day.devices.close()
+    return day

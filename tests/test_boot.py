@@ -22,12 +22,12 @@ def test_a_session_at_the_console(tmp_path):
     process = boot(tmp_path)
     out, err = process.communicate("A\nB\n3 login T03 3333\n3 call\nstatus\nquit\n", timeout=30)
     assert process.returncode == 0, err
-    assert "simulated hall ready" in out
+    assert "Main Street Branch: ready" in out
     assert "[audio] 请 B001 号到 3 号窗口 / Ticket B001, please go to counter 3" in out
     assert "[wall] B001 → 3" in out
     assert "ready in" in err and "simulated" in err
-    printed = sorted(p.name for p in (tmp_path / "tickets").glob("*/*.txt"))
-    assert printed == ["A001.txt", "B001.txt"]
+    printed = sorted(p.name for p in (tmp_path / "tickets").glob("*/*.png"))
+    assert printed == ["A001.png", "B001.png"]
 
 
 def test_sigterm_shuts_down_cleanly_and_the_next_boot_resumes(tmp_path):

@@ -26,7 +26,7 @@ pin = "1234"
 
 
 def test_the_shipped_configuration_loads():
-    config = load_config(DEFAULT)
+    config = load_config(DEFAULT).hall
     assert [s.prefix for s in config.services] == ["A", "B", "C"]
     assert [c.services for c in config.counters][:2] == [("A",), ("A", "B")]
     assert config.service("C").daily_cap == 120
@@ -35,7 +35,7 @@ def test_the_shipped_configuration_loads():
 def test_defaults_fill_optional_options(tmp_path):
     path = tmp_path / "hall.toml"
     path.write_text(GOOD)
-    config = load_config(path)
+    config = load_config(path).hall
     assert (config.max_recalls, config.name_zh) == (2, "")
     assert (config.services[0].first, config.services[0].last) == (1, 999)
 
@@ -74,9 +74,9 @@ def test_an_invalid_file_names_file_option_and_reason(tmp_path, what, edit, mess
 def test_an_invalid_file_never_replaces_the_last_valid_one(tmp_path):
     path, keep = tmp_path / "hall.toml", tmp_path / "data" / "last-valid.toml"
     path.write_text(GOOD)
-    assert load_or_keep(path, keep).name == "Branch"
+    assert load_or_keep(path, keep).hall.name == "Branch"
     path.write_text(GOOD.replace("pin = \"1234\"", "pin = 1234"))
-    assert load_or_keep(path, keep).tellers[0].pin == "1234"
+    assert load_or_keep(path, keep).hall.tellers[0].pin == "1234"
     assert keep.read_text() == GOOD
 
 

@@ -6,6 +6,7 @@ import threading
 from collections import Counter
 
 from conftest import at
+from drivers.escpos_stream import decode, text_lines
 from drivers.events import ButtonPressed
 from hallday import run_day, wire
 from queue_core.model import State
@@ -15,19 +16,21 @@ LOGIN = ["1 login T01 1111", "2 login T02 2222", "3 login T03 3333", "4 login T0
 
 def test_a_button_press_prints_a_ticket(tmp_path):
     day = run_day(tmp_path, ["A", "A", "B vip"])
-    ticket = (tmp_path / "tickets" / "2026-11-23" / "A002.txt").read_text()
-    for text in ("Riverside Bank", "A002", "个人业务 Personal banking", "1 ahead of you",
-                 "2026-11-23 09:00", "[QR 2026-11-23/A002]"):
-        assert text in ticket
-    assert "B001  VIP" in (tmp_path / "tickets" / "2026-11-23" / "B001.txt").read_text()
+    printed = tmp_path / "tickets" / "2026-11-23"
+    assert sorted(p.name for p in printed.iterdir()) == \
+        ["A001.bin", "A001.png", "A002.bin", "A002.png", "B001.bin", "B001.png"]
+    ops = decode((printed / "A002.bin").read_bytes())
+    assert text_lines(ops) == ["Riverside Bank, Main Street Branch", "", "A002", "Personal banking",
+                               "1 ahead of you", "2026-11-23 09:00"]
+    assert "VIP" in text_lines(decode((printed / "B001.bin").read_bytes()))
     assert day.printed.count("[printer]") == 3
 
 
 def test_a_call_is_announced_shown_on_the_wall_and_on_the_keypad(tmp_path):
     day = run_day(tmp_path, ["B", "A", "3 login T03 3333", "3 call", "3 recall"])
-    assert day.outputs.audio.spoken == \
+    assert day.devices.audio.spoken == \
         ["请 B001 号到 3 号窗口", "Ticket B001, please go to counter 3"] * 2
-    assert day.outputs.display.lines == ["B001 → 3"]
+    assert day.devices.display.lines == ["B001 → 3"]
     assert "[counter 3] B001 CALLED  1 WAITING" in day.printed
 
 
@@ -51,17 +54,17 @@ def test_console_garbage_posts_nothing(tmp_path):
 def test_after_a_restart_the_wall_shows_the_calls_again(tmp_path):
     run_day(tmp_path, ["A", "B", "1 login T01 1111", "3 login T03 3333", "1 call", "3 call"])
     again = run_day(tmp_path, ["status"], start=at(11))
-    assert again.outputs.display.lines == ["B001 → 3", "A001 → 1"]
+    assert again.devices.display.lines == ["B001 → 3", "A001 → 1"]
     assert "Counter 3    T03              B001 called" in again.printed
 
 
 def test_events_posted_from_a_driver_thread_reach_the_loop(tmp_path):
-    app, _ = wire(tmp_path)
+    app, day = wire(tmp_path)
 
     async def main():
         running = asyncio.create_task(app.run())
         await asyncio.sleep(0)
-        presses = [threading.Thread(target=app.post, args=(ButtonPressed("A", at(9, n)),))
+        presses = [threading.Thread(target=app.inbox.post, args=(ButtonPressed("A", at(9, n)),))
                    for n in range(10)]
         for thread in presses:
             thread.start()
@@ -71,7 +74,8 @@ def test_events_posted_from_a_driver_thread_reach_the_loop(tmp_path):
         await running
 
     asyncio.run(main())
-    labels = sorted(t.label for t in app.hall.tickets("2026-11-23"))
+    day.devices.close()
+    labels = sorted(t.label for t in day.hall.tickets("2026-11-23"))
     assert labels == [f"A{n:03d}" for n in range(1, 11)]
 
 
@@ -96,7 +100,7 @@ def busy_day(seed: int, tickets: int) -> list[str]:
 def test_a_busy_day_of_200_tickets_ends_with_every_ticket_accounted_for(tmp_path):
     day = run_day(tmp_path, busy_day(seed=7, tickets=200))
     visits = day.hall.tickets("2026-11-23")
-    printed = sorted(p.stem for p in (tmp_path / "tickets" / "2026-11-23").iterdir())
+    printed = sorted(p.stem for p in (tmp_path / "tickets" / "2026-11-23").glob("*.png"))
     issued = [t.label for t in visits if t.previous_id is None]
     assert len(printed) == len(issued) == len(set(issued)) == 200
     assert sorted(issued) == printed
@@ -118,4 +122,4 @@ def test_a_busy_day_of_200_tickets_ends_with_every_ticket_accounted_for(tmp_path
     assert all(c.teller is None and c.current is None for c in status.counters)
     calls = day.hall.db.execute(
         "SELECT COUNT(*) FROM events WHERE kind IN ('call', 'recall')").fetchone()[0]
-    assert len(day.outputs.audio.spoken) == 2 * calls
+    assert len(day.devices.audio.spoken) == 2 * calls

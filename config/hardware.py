@@ -1,0 +1,167 @@
+"""The [hardware] section: how the devices are wired. Every option has a working default."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from config.table import ConfigError, Table
+
+GPIO_PINS = range(2, 28)  # BCM numbers on the 40-pin header
+
+
+@dataclass(frozen=True)
+class ButtonsConfig:
+    pins: dict[str, int] = field(default_factory=dict)   # service letter -> GPIO (BCM)
+    leds: dict[str, int] = field(default_factory=dict)   # service letter -> GPIO (BCM)
+    min_interval: float = 3.0   # seconds: a held or chattering button issues one ticket
+    bounce: float = 0.05        # seconds of contact bounce ignored
+
+
+@dataclass(frozen=True)
+class PrinterConfig:
+    device: str = "/dev/usb/lp0"   # /dev/tty* is opened as a serial port
+    baudrate: int = 19200
+    width: int = 512               # printable dots (80 mm paper at 180 dpi; 384 for 58 mm)
+    status_interval: float = 10.0  # seconds between status queries while idle
+
+
+@dataclass(frozen=True)
+class DisplayConfig:
+    width: int = 64                # LEDs across: 8 per module
+    height: int = 32               # LEDs down: 8 per module row; 16 per line of Chinese text
+    spi_port: int = 0
+    spi_device: int = 0
+    rotate: int = 0                # 0-3, quarter turns of the whole display
+    block_orientation: int = -90   # 0, 90, -90 or 180: how each module is mounted
+    reverse_order: bool = False    # modules chained right to left
+    brightness: int = 128          # 0-255
+    dim_brightness: int = 16
+    schedule: tuple[tuple[str, str], ...] = ()   # ("HH:MM", "on" | "dim" | "off"), daily
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    languages: tuple[str, ...] = ("zh", "en")   # order of the announcement's languages
+    clips: str = "var/clips"       # folder of clips: chime.wav, zh/*.wav, en/*.wav
+    volume: float = 0.8
+
+
+@dataclass(frozen=True)
+class UsbConfig:
+    mount_dir: str = "/run/queue-appliance/usb"   # where a stick is mounted (read-only)
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    buttons: ButtonsConfig = ButtonsConfig()
+    printer: PrinterConfig = PrinterConfig()
+    display: DisplayConfig = DisplayConfig()
+    audio: AudioConfig = AudioConfig()
+    usb: UsbConfig = UsbConfig()
+
+
+def read_hardware(root: Table, services: set[str], path: Path) -> HardwareConfig:
+    hardware = root.table("hardware")
+    config = HardwareConfig(
+        buttons=_buttons(hardware.table("buttons"), services),
+        printer=_printer(hardware.table("printer")),
+        display=_display(hardware.table("display")),
+        audio=_audio(hardware.table("audio")),
+        usb=_usb(hardware.table("usb")))
+    hardware.close()
+    _reserve_pins(config, path)
+    return config
+
+
+def _pins(t: Table, key: str, services: set[str]) -> dict[str, int]:
+    pins = t.get(key, dict, {})
+    for letter, pin in pins.items():
+        if letter not in services:
+            raise t.error(key, f"names no service {letter!r}")
+        if type(pin) is not int or pin not in GPIO_PINS:
+            raise t.error(key, f"{letter}: GPIO must be 2 to 27, got {pin!r}")
+    return pins
+
+
+def _buttons(t: Table, services: set[str]) -> ButtonsConfig:
+    d = ButtonsConfig()
+    config = ButtonsConfig(
+        pins=_pins(t, "pins", services), leds=_pins(t, "leds", services),
+        min_interval=t.get("min_interval", float, d.min_interval, lambda v: 0 <= v <= 60,
+                           "must be 0 to 60 seconds"),
+        bounce=t.get("bounce", float, d.bounce, lambda v: 0 <= v <= 1, "must be 0 to 1 second"))
+    t.close()
+    return config
+
+
+def _printer(t: Table) -> PrinterConfig:
+    d = PrinterConfig()
+    config = PrinterConfig(
+        device=t.get("device", str, d.device, lambda v: v.startswith("/"), "must be a path"),
+        baudrate=t.get("baudrate", int, d.baudrate,
+                       lambda v: v in (9600, 19200, 38400, 57600, 115200), "is not a baud rate"),
+        width=t.get("width", int, d.width, lambda v: 128 <= v <= 832 and v % 8 == 0,
+                    "must be a multiple of 8 from 128 to 832 dots"),
+        status_interval=t.get("status_interval", float, d.status_interval,
+                              lambda v: 1 <= v <= 600, "must be 1 to 600 seconds"))
+    t.close()
+    return config
+
+
+def _display(t: Table) -> DisplayConfig:
+    d = DisplayConfig()
+    eights = (lambda v: 8 <= v <= 512 and v % 8 == 0, "must be a multiple of 8 up to 512")
+    level = (lambda v: 0 <= v <= 255, "must be 0 to 255")
+    schedule = t.get("schedule", list, [], lambda v: all(
+        isinstance(e, str) and re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d (on|dim|off)", e)
+        for e in v), 'must list entries like "22:00 off" (on, dim or off)')
+    config = DisplayConfig(
+        width=t.get("width", int, d.width, *eights),
+        height=t.get("height", int, d.height, *eights),
+        spi_port=t.get("spi_port", int, d.spi_port, lambda v: 0 <= v <= 6, "must be 0 to 6"),
+        spi_device=t.get("spi_device", int, d.spi_device, lambda v: 0 <= v <= 2,
+                         "must be 0 to 2"),
+        rotate=t.get("rotate", int, d.rotate, lambda v: 0 <= v <= 3, "must be 0 to 3"),
+        block_orientation=t.get("block_orientation", int, d.block_orientation,
+                                lambda v: v in (0, 90, -90, 180), "must be 0, 90, -90 or 180"),
+        reverse_order=t.get("reverse_order", bool, d.reverse_order),
+        brightness=t.get("brightness", int, d.brightness, *level),
+        dim_brightness=t.get("dim_brightness", int, d.dim_brightness, *level),
+        schedule=tuple(tuple(e.split()) for e in sorted(schedule)))
+    t.close()
+    return config
+
+
+def _audio(t: Table) -> AudioConfig:
+    d = AudioConfig()
+    languages = t.get("languages", list, list(d.languages),
+                      lambda v: v and len(set(v)) == len(v) and set(v) <= {"zh", "en"},
+                      'must list "zh" and/or "en", each once')
+    config = AudioConfig(
+        languages=tuple(languages), clips=t.get("clips", str, d.clips),
+        volume=t.get("volume", float, d.volume, lambda v: 0 <= v <= 1, "must be 0 to 1"))
+    t.close()
+    return config
+
+
+def _usb(t: Table) -> UsbConfig:
+    config = UsbConfig(mount_dir=t.get("mount_dir", str, UsbConfig.mount_dir))
+    t.close()
+    return config
+
+
+def _reserve_pins(config: HardwareConfig, path: Path) -> None:
+    """Two devices on one pin fail here, naming both (the display's SPI pins included)."""
+    users: dict[int, str] = {}
+    spi0 = {10: "display SPI MOSI", 11: "display SPI SCLK", 8 + config.display.spi_device:
+            f"display SPI CE{config.display.spi_device}"}
+    wanted = [(pin, name) for pin, name in spi0.items()] if config.display.spi_port == 0 else []
+    wanted += [(pin, f"button {s}") for s, pin in config.buttons.pins.items()]
+    wanted += [(pin, f"LED {s}") for s, pin in config.buttons.leds.items()]
+    for pin, user in wanted:
+        if pin in users:
+            raise ConfigError(f"{path}: [hardware]: GPIO{pin} is used by both {users[pin]}"
+                              f" and {user}")
+        users[pin] = user
