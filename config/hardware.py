@@ -44,7 +44,7 @@ class DisplayConfig:
 @dataclass(frozen=True)
 class AudioConfig:
     languages: tuple[str, ...] = ("zh", "en")   # order of the announcement's languages
-    clips: str = "var/clips"       # folder of clips: chime.wav, zh/*.wav, en/*.wav
+    clips: str = "clips"           # folder of clips (relative: in the data directory)
     volume: float = 0.8
 
 

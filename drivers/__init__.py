@@ -80,7 +80,7 @@ def build(hardware: HardwareConfig, services: list[str], mode: str, data_dir: Pa
             simulated.append("wall display")
     display = display or SimWallDisplay(d, out, data_dir / "wall.png")
 
-    audio = Announcer(Path(hardware.audio.clips), hardware.audio.volume) \
+    audio = Announcer(data_dir / hardware.audio.clips, hardware.audio.volume) \
         if real("audio", Path("/dev/snd"), "(announcements printed)") else SimAudio(out)
 
     if real("ticket buttons", BOARD, "(the console takes tickets)"):

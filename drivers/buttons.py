@@ -54,7 +54,7 @@ class TicketButtons:
         self.filter = PressFilter(config.min_interval)
         self.buttons = {}
         self.leds = {}
-        self._led_states: dict[str, str] = {}
+        self.states: dict[str, str] = {}
         for service, pin in config.pins.items():
             button = Button(pin, bounce_time=config.bounce or None, pin_factory=pin_factory)
             button.when_pressed = lambda service=service: self._pressed(service)
@@ -72,9 +72,9 @@ class TicketButtons:
 
     def set_led(self, service: str, state: str) -> None:
         led = self.leds.get(service)
-        if led is None or self._led_states.get(service) == state:
+        if led is None or self.states.get(service) == state:
             return
-        self._led_states[service] = state
+        self.states[service] = state
         if state in LED_BLINK:
             led.blink(*LED_BLINK[state])
         elif state == "on":

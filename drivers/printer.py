@@ -157,6 +157,8 @@ class TicketPrinter:
         self.link.close()
 
     def _run(self) -> None:
+        import escpos.printer  # noqa: F401  (slow to load: here, not at the first ticket)
+
         self._check(parse_status(self.link.query()))
         while True:
             try:

@@ -51,12 +51,13 @@ def wire(data_dir: Path, clock=time.time, config_path: Path = DEFAULT) -> tuple[
     return appliance, Day(hall, devices, out)
 
 
-def run_day(data_dir: Path, lines: list[str], start: float | None = None, **settings) -> Day:
+def run_day(data_dir: Path, lines: list[str], start: float | None = None,
+            config_path: Path = DEFAULT, **settings) -> Day:
     """Feed `lines` to the console and run the loop until it has handled them all.
 
     `settings` are set on the simulated printer first (paper="out", connected=False, …)."""
     clock = Clock(start or at(9))
-    appliance, day = wire(data_dir, clock)
+    appliance, day = wire(data_dir, clock, config_path)
     for name, value in settings.items():
         setattr(day.devices.printer.link, name, value)
     for line in lines:

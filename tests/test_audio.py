@@ -1,0 +1,79 @@
+"""Announcements: which clips say a call, in what order, played one after another."""
+
+import array
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import pytest
+
+from drivers.audio import RATE, Announcer
+from media.speech import call_announcement
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_call_in_chinese_then_english():
+    announcement = call_announcement("A012", 3, ("zh", "en"))
+    assert announcement.text == ("请 A012 号到 3 号窗口", "Ticket A012, please go to counter 3")
+    assert announcement.clips == (
+        "chime", "zh/qing", "letters/A", "zh/0", "zh/1", "zh/2", "zh/hao", "zh/dao", "zh/3",
+        "zh/hao", "zh/chuangkou",
+        "en/ticket", "letters/A", "en/0", "en/1", "en/2", "en/please_go_to_counter", "en/3")
+
+
+def test_english_only_and_a_two_digit_counter():
+    announcement = call_announcement("C7", 12, ("en",))
+    assert announcement.clips == ("chime", "en/ticket", "letters/C", "en/7",
+                                  "en/please_go_to_counter", "en/1", "en/2")
+
+
+def tone(path: Path, seconds: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(RATE)
+        f.writeframes(array.array("h", [3000, -3000] * int(RATE * seconds / 2)).tobytes())
+
+
+@pytest.fixture
+def announcer(tmp_path, monkeypatch):
+    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
+    for name in ("chime", "en/ticket", "letters/A", "en/0", "en/1", "en/please_go_to_counter"):
+        tone(tmp_path / f"{name}.wav", 0.05)
+    player = Announcer(tmp_path, 0.8)
+    yield player
+    player.close()
+
+
+def test_announcements_queue_and_never_overlap(announcer):
+    first = call_announcement("A01", 1, ("en",))
+    second = call_announcement("A10", 1, ("en",))
+    announcer.announce(first)
+    announcer.announce(second)
+    announcer.wait_idle()
+    (clips1, start1, end1), (clips2, start2, end2) = announcer.played
+    assert (clips1, clips2) == (first.clips, second.clips)
+    assert start2 >= end1
+    # seven 50 ms clips each, played at their own pace
+    assert 0.3 <= end1 - start1 < 0.6 and 0.3 <= end2 - start2 < 0.6
+
+
+def test_a_missing_clip_is_skipped_and_reported_once(announcer, caplog):
+    announcement = call_announcement("A01", 2, ("en",))   # there is no en/2 clip
+    announcer.announce(announcement)
+    announcer.announce(announcement)
+    announcer.wait_idle()
+    assert len(announcer.played) == 2
+    assert caplog.text.count("clip en/2 missing") == 1
+
+
+def test_the_clip_tool_speaks_every_word(tmp_path):
+    subprocess.run([sys.executable, "tools/make_clips.py", str(tmp_path)], cwd=ROOT, check=True,
+                   capture_output=True)
+    for label, counter in (("A012", 3), ("Z789", 456)):
+        for clip in call_announcement(label, counter, ("zh", "en")).clips:
+            with wave.open(str(tmp_path / f"{clip}.wav")) as f:
+                assert f.getframerate() == RATE and f.getnframes() > RATE // 20, clip
