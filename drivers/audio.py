@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
-import threading
 import time
 from pathlib import Path
 from typing import TextIO
 
+from drivers.worker import Worker
 from media.speech import Announcement
 
 log = logging.getLogger(__name__)
@@ -22,7 +21,7 @@ log = logging.getLogger(__name__)
 RATE = 22050
 
 
-class Announcer:
+class Announcer(Worker):
     """Speaks announcements from WAV clips in `clips` (see media.speech for the names).
 
     Example: Announcer(Path("/data/clips"), 0.8).announce(call_announcement("A012", 3, ("zh",)))
@@ -32,49 +31,31 @@ class Announcer:
     def __init__(self, clips: Path, volume: float):
         self.clips, self.volume = clips, volume
         self.played: list[tuple[tuple[str, ...], float, float]] = []
-        self._queue: queue.Queue[Announcement | None] = queue.Queue()
         self._sounds: dict[str, object] = {}
         self._missing: set[str] = set()
-        self._thread = threading.Thread(target=self._run, name="audio", daemon=True)
-        self._thread.start()
+        self._pygame = None
+        super().__init__("audio")
 
     def announce(self, announcement: Announcement) -> None:
-        self._queue.put(announcement)
+        self.submit(announcement)
 
-    def wait_idle(self) -> None:
-        self._queue.join()
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
+    def start_up(self) -> None:
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
         try:
             import pygame
 
             pygame.mixer.pre_init(RATE, -16, 1)
             pygame.mixer.init()
+            self._pygame = pygame
         except Exception as exc:  # no sound device, no SDL: silent, not fatal
             log.error("audio: cannot start the mixer, announcements are silent: %s", exc)
-            pygame = None
-        while True:
-            announcement = self._queue.get()
-            try:
-                if announcement is None:
-                    return
-                if pygame is not None:
-                    self._play(pygame, announcement)
-            except Exception:
-                log.exception("audio: announcement %s", announcement.text)
-            finally:
-                self._queue.task_done()
 
-    def _play(self, pygame, announcement: Announcement) -> None:
-        parts = [s for s in (self._sound(pygame, name) for name in announcement.clips) if s]
+    def handle(self, announcement: Announcement) -> None:
+        parts = [s for s in map(self._sound, announcement.clips) if s]
         if not parts:
             return
-        sound = pygame.mixer.Sound(buffer=b"".join(part.get_raw() for part in parts))
+        # One sound made of all the clips: no gap between them, and nothing can come between.
+        sound = self._pygame.mixer.Sound(buffer=b"".join(part.get_raw() for part in parts))
         sound.set_volume(self.volume)
         start = time.perf_counter()
         channel = sound.play()
@@ -82,11 +63,11 @@ class Announcer:
             time.sleep(0.01)
         self.played.append((announcement.clips, start, time.perf_counter()))
 
-    def _sound(self, pygame, name: str):
-        if name not in self._sounds and name not in self._missing:
+    def _sound(self, name: str):
+        if self._pygame and name not in self._sounds and name not in self._missing:
             try:
-                self._sounds[name] = pygame.mixer.Sound(str(self.clips / f"{name}.wav"))
-            except (pygame.error, FileNotFoundError) as exc:
+                self._sounds[name] = self._pygame.mixer.Sound(str(self.clips / f"{name}.wav"))
+            except (self._pygame.error, FileNotFoundError) as exc:
                 log.error("audio: clip %s missing: %s", name, exc)
                 self._missing.add(name)
         return self._sounds.get(name)
@@ -102,9 +83,6 @@ class SimAudio:
     def announce(self, announcement: Announcement) -> None:
         self.spoken.extend(announcement.text)
         print(f"[audio] {' / '.join(announcement.text)}", file=self.out)
-
-    def wait_idle(self) -> None:
-        pass
 
     def close(self) -> None:
         pass

@@ -6,13 +6,12 @@ Printing runs on the printer's own thread; the loop hears back through PrinterRe
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from pathlib import Path
 from typing import Callable, TextIO
 
 from drivers.escpos_stream import decode, paper
 from drivers.events import PrinterReport
+from drivers.worker import Worker
 from media.ticket import TicketLayout, ticket_escpos
 
 log = logging.getLogger(__name__)
@@ -126,7 +125,7 @@ class SimLink:
         pass
 
 
-class TicketPrinter:
+class TicketPrinter(Worker):
     """Prints tickets on its own thread and reports each result and each status change.
 
     Example::
@@ -138,57 +137,33 @@ class TicketPrinter:
     def __init__(self, link, width: int, post: Callable[[PrinterReport], None],
                  clock: Callable[[], float], status_interval: float = 10.0):
         self.link, self.width, self.post, self.clock = link, width, post, clock
-        self.status_interval = status_interval
         self.status = "unknown"
-        self._jobs: queue.Queue[TicketLayout | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="printer", daemon=True)
-        self._thread.start()
-
-    def submit(self, layout: TicketLayout) -> None:
-        self._jobs.put(layout)
-
-    def wait_idle(self) -> None:
-        """Return once every submitted ticket has been handled and reported."""
-        self._jobs.join()
+        super().__init__("printer", idle_interval=status_interval)
 
     def close(self) -> None:
-        self._jobs.put(None)
-        self._thread.join(timeout=60)
+        super().close()
         self.link.close()
 
-    def _run(self) -> None:
+    def start_up(self) -> None:
         import escpos.printer  # noqa: F401  (slow to load: here, not at the first ticket)
 
-        self._check(parse_status(self.link.query()))
-        while True:
-            try:
-                job = self._jobs.get(timeout=self.status_interval)
-            except queue.Empty:
-                self._check(parse_status(self.link.query()))
-                continue
-            try:
-                if job is None:
-                    return
-                self._print(job)
-            except Exception:  # a bug here must not silence the printer for the day
-                log.exception("printer: ticket %s", job and job.label)
-                self.post(PrinterReport("unknown", self.clock(), job.label, False))
-            finally:
-                self._jobs.task_done()
+        self.idle()
 
-    def _print(self, job: TicketLayout) -> None:
-        status, printed = parse_status(self.link.query()), False
-        if status in PRINTABLE:
-            try:
-                self.link.write(ticket_escpos(job, self.width), f"{job.day}/{job.label}")
-                printed = True
-            except OSError as exc:
-                log.error("printer: ticket %s not printed: %s", job.label, exc)
-                status = "offline"
-        self.status = status
-        self.post(PrinterReport(status, self.clock(), job.label, printed))
-
-    def _check(self, status: str) -> None:
+    def idle(self) -> None:
+        status = parse_status(self.link.query())
         if status != self.status:
             self.status = status
             self.post(PrinterReport(status, self.clock()))
+
+    def handle(self, job: TicketLayout) -> None:
+        status, printed = parse_status(self.link.query()), False
+        try:
+            if status in PRINTABLE:
+                self.link.write(ticket_escpos(job, self.width), f"{job.day}/{job.label}")
+                printed = True
+        except OSError as exc:
+            log.error("printer: ticket %s not printed: %s", job.label, exc)
+            status = "offline"
+        finally:  # the loop hears of every ticket, printed or not
+            self.status = status
+            self.post(PrinterReport(status, self.clock(), job.label, printed))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from typing import Any, Callable
 
@@ -34,17 +35,32 @@ NOTICE_SECONDS = 60
 
 
 class Inbox:
-    """The loop's event queue: post() is safe from any thread, also before the loop runs."""
+    """The loop's event queue: post() is safe from any thread, also before the loop runs
+    (events wait until open()) and after it has stopped (they are dropped)."""
 
     def __init__(self):
         self.queue: asyncio.Queue = asyncio.Queue()
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._early: list[Any] = []
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        """Start delivering into the running loop (call from it)."""
+        with self._lock:
+            self.loop = asyncio.get_running_loop()
+            for event in self._early:
+                self.queue.put_nowait(event)
+            self._early.clear()
 
     def post(self, event: Any) -> None:
-        if self.loop is None:
-            self.queue.put_nowait(event)
-        else:
+        with self._lock:
+            if self.loop is None:
+                self._early.append(event)
+                return
+        try:
             self.loop.call_soon_threadsafe(self.queue.put_nowait, event)
+        except RuntimeError:  # the loop has closed: the appliance is shutting down
+            log.info("dropped %r after shutdown", event)
 
 
 class Appliance:
@@ -67,7 +83,7 @@ class Appliance:
         self.inbox.post(None)
 
     async def run(self) -> None:
-        self.inbox.loop = asyncio.get_running_loop()
+        self.inbox.open()
         now = self.clock()
         self.devices.display.show(wall_lines(self.hall.status(now).last_calls))
         self._update_leds(now)
@@ -77,17 +93,21 @@ class Appliance:
                 break
             self.handle(event)
         ticker.cancel()
-        # Let tickets already taken finish printing, and hear how they went.
+        # Let tickets already taken finish printing, and hear how they went; nothing else
+        # that arrived after the stop is applied.
         await asyncio.to_thread(self.devices.printer.wait_idle)
         while not self.inbox.queue.empty():
-            if (event := self.inbox.queue.get_nowait()) is not None:
+            if isinstance(event := self.inbox.queue.get_nowait(), PrinterReport):
                 self.handle(event)
         log.info("loop stopped")
 
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(TICK)
-            self.devices.display.tick(self.clock())
+            try:
+                self.devices.display.tick(self.clock())
+            except Exception:  # a drawing bug must not stop the scrolling for good
+                log.exception("wall display tick")
 
     def handle(self, event: Any) -> None:
         handler = {ButtonPressed: self._ticket_button, CounterKey: self._counter_key,

@@ -71,3 +71,10 @@ def test_every_module_imports_on_a_pc(package):
     module = importlib.import_module(package)
     for info in pkgutil.walk_packages(module.__path__, f"{package}."):
         importlib.import_module(info.name)
+
+
+def test_input_after_quit_is_not_applied(tmp_path):
+    process = boot(tmp_path)
+    out, _ = process.communicate("A\nquit\nA\nB\n", timeout=30)
+    assert process.returncode == 0
+    assert "ticket A001" in out and "A002" not in out and "B001" not in out
