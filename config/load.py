@@ -11,6 +11,7 @@ from pathlib import Path
 
 from config.hardware import HardwareConfig, read_hardware
 from config.table import ConfigError, Table
+from media.ticket import TicketConfig
 from queue_core import Counter, HallConfig, Service, Teller
 
 DEFAULT = Path(__file__).with_name("default.toml")
@@ -22,6 +23,7 @@ class ApplianceConfig:
     """One configuration file: the hall (queue_core's part) and how its devices are wired."""
 
     hall: HallConfig
+    ticket: TicketConfig
     hardware: HardwareConfig
 
 
@@ -38,6 +40,7 @@ def load_config(path: str | Path) -> ApplianceConfig:
     counters = tuple(_counter(t) for t in root.tables("counter"))
     tellers = tuple(_teller(t) for t in root.tables("teller"))
     hardware = read_hardware(root, {s.prefix for s in services}, path)
+    ticket = _ticket(root.table("ticket"))
     root.close()
     config = HallConfig(
         name=hall.get("name", str),
@@ -46,7 +49,7 @@ def load_config(path: str | Path) -> ApplianceConfig:
         services=services, counters=counters, tellers=tellers)
     hall.close()
     _check_references(config, path)
-    return ApplianceConfig(config, hardware)
+    return ApplianceConfig(config, ticket, hardware)
 
 
 def load_or_keep(path: str | Path, last_good: Path) -> ApplianceConfig:
@@ -71,6 +74,24 @@ def load_or_keep(path: str | Path, last_good: Path) -> ApplianceConfig:
             f.flush()
             os.fsync(f.fileno())
         os.replace(partial, last_good)
+    return config
+
+
+def _ticket(t: Table) -> TicketConfig:
+    def template(text: str) -> bool:
+        try:
+            text.format(day="2026-01-01", label="A001", service="A")
+        except (KeyError, IndexError, ValueError):
+            return False
+        return True
+
+    lines = (lambda v: all(isinstance(line, str) for line in v), "must be a list of strings")
+    config = TicketConfig(
+        header=tuple(t.get("header", list, [], *lines)),
+        footer=tuple(t.get("footer", list, [], *lines)),
+        qr=t.get("qr", str, TicketConfig.qr, template,
+                 "may use only {day}, {label} and {service}"))
+    t.close()
     return config
 
 

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     inbox = Inbox()
     devices = build(config.hardware, [s.prefix for s in config.hall.services], args.hardware,
                     args.data_dir, inbox.post, time.time, sys.stdout)
-    appliance = Appliance(hall, devices, inbox, config.hardware.audio.languages)
+    appliance = Appliance(hall, devices, inbox, config)
     stage("drivers")
     log.info("ready in %.3f s (%s)", time.perf_counter() - BOOT_START,
              ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in timings.items()))

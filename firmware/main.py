@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from config import ApplianceConfig
 from drivers import Devices
 from drivers.display import TICK
 from drivers.events import (BackOffice, ButtonPressed, CounterKey, PrinterReport, UsbInserted,
@@ -70,13 +71,13 @@ class Appliance:
 
         inbox = Inbox()
         devices = drivers.build(hardware, services, "auto", data_dir, inbox.post, time.time, out)
-        await Appliance(hall, devices, inbox, languages).run()   # until stop() or quit
+        await Appliance(hall, devices, inbox, config).run()   # until stop() or quit
     """
 
-    def __init__(self, hall: Hall, devices: Devices, inbox: Inbox, languages: tuple[str, ...],
+    def __init__(self, hall: Hall, devices: Devices, inbox: Inbox, config: ApplianceConfig,
                  clock: Callable[[], float] = time.time):
         self.hall, self.devices, self.inbox = hall, devices, inbox
-        self.languages, self.clock = languages, clock
+        self.config, self.clock = config, clock
         self._printing: dict[str, str] = {}   # ticket label -> service, until its report
 
     def stop(self) -> None:
@@ -137,7 +138,7 @@ class Appliance:
             raise
         log.info("issued %s (%d ahead)", issued.ticket.label, issued.ahead)
         self._printing[issued.ticket.label] = event.service
-        self.devices.printer.submit(ticket_layout(self.hall.config, issued))
+        self.devices.printer.submit(ticket_layout(self.hall.config, self.config.ticket, issued))
         self._update_leds(event.at)
 
     def _printer_report(self, event: PrinterReport) -> None:
@@ -176,7 +177,8 @@ class Appliance:
         if event.key in ("call", "recall") and result is not None:
             if result.state is State.CALLED:
                 self.devices.audio.announce(
-                    call_announcement(result.label, event.counter, self.languages))
+                    call_announcement(result.label, event.counter,
+                                      self.config.hardware.audio.languages))
             self.devices.display.show(wall_lines(self.hall.status(event.at).last_calls))
         self.devices.keypads.show(event.counter, self._keypad_text(event.counter, event.at))
 

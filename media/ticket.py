@@ -15,6 +15,15 @@ from queue_core import HallConfig, Issued
 
 
 @dataclass(frozen=True)
+class TicketConfig:
+    """The hall's own lines on every ticket, and what its QR code holds."""
+
+    header: tuple[str, ...] = ()
+    footer: tuple[str, ...] = ()
+    qr: str = "{day}/{label}"   # may also use {service}; e.g. "https://bank.example/q/{label}"
+
+
+@dataclass(frozen=True)
 class TicketLayout:
     day: str
     hall: str
@@ -26,16 +35,19 @@ class TicketLayout:
     issued: str
     vip: bool
     qr: str
+    header: tuple[str, ...] = ()
+    footer: tuple[str, ...] = ()
 
 
-def ticket_layout(config: HallConfig, issued: Issued) -> TicketLayout:
+def ticket_layout(hall: HallConfig, ticket_config: TicketConfig, issued: Issued) -> TicketLayout:
     ticket = issued.ticket
-    service = config.service(ticket.service)
+    service = hall.service(ticket.service)
     return TicketLayout(
-        day=ticket.day, hall=config.name, hall_zh=config.name_zh, label=ticket.label,
+        day=ticket.day, hall=hall.name, hall_zh=hall.name_zh, label=ticket.label,
         service_en=service.name_en, service_zh=service.name_zh, ahead=issued.ahead,
         issued=datetime.fromtimestamp(ticket.issued_at).strftime("%Y-%m-%d %H:%M"),
-        vip=ticket.vip, qr=f"{ticket.day}/{ticket.label}")
+        vip=ticket.vip, header=ticket_config.header, footer=ticket_config.footer,
+        qr=ticket_config.qr.format(day=ticket.day, label=ticket.label, service=ticket.service))
 
 
 def ticket_escpos(layout: TicketLayout, width: int) -> bytes:
@@ -46,6 +58,8 @@ def ticket_escpos(layout: TicketLayout, width: int) -> bytes:
     p.profile.profile_data["media"]["width"]["pixels"] = width  # else image() prints a warning
     p.hw("INIT")
     p.set(align="center")
+    for line in layout.header:
+        _line(p, line, width)
     if layout.hall_zh:
         p.image(text_image(layout.hall_zh, 32, width))
     p.textln(layout.hall)
@@ -62,5 +76,15 @@ def ticket_escpos(layout: TicketLayout, width: int) -> bytes:
     p.textln(f"{layout.ahead} ahead of you")
     p.textln(layout.issued)
     p.qr(layout.qr, native=True, size=6)
+    for line in layout.footer:
+        _line(p, line, width)
     p.cut()
     return p.output
+
+
+def _line(p, text: str, width: int) -> None:
+    """A free text line: printer text if plain ASCII, else an image."""
+    if text.isascii():
+        p.textln(text)
+    else:
+        p.image(text_image(text, 32, width))

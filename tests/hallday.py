@@ -47,7 +47,7 @@ def wire(data_dir: Path, clock=time.time, config_path: Path = DEFAULT) -> tuple[
     devices = build(config.hardware, [s.prefix for s in config.hall.services], "sim", data_dir,
                     inbox.post, clock, out)
     hall = Hall(open_database(data_dir / "queue.db"), config.hall)
-    appliance = Appliance(hall, devices, inbox, config.hardware.audio.languages, clock)
+    appliance = Appliance(hall, devices, inbox, config, clock)
     return appliance, Day(hall, devices, out)
 
 

@@ -58,6 +58,8 @@ BAD = [
     ("duplicate teller", ("[[teller]]", "[[teller]]\nid = \"T01\"\nname = \"X\"\npin = \"1111\"\n"
                           "[[teller]]"), "[[teller]] 'T01' is defined twice"),
     ("not toml", ("[hall]", "[hall"), "cannot read"),
+    ("qr template", ("[hall]", "[ticket]\nqr = \"{number}\"\n[hall]"),
+     "[ticket], option 'qr' may use only {day}, {label} and {service}"),
 ]
 
 

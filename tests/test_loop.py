@@ -21,7 +21,8 @@ def test_a_button_press_prints_a_ticket(tmp_path):
         ["A001.bin", "A001.png", "A002.bin", "A002.png", "B001.bin", "B001.png"]
     ops = decode((printed / "A002.bin").read_bytes())
     assert text_lines(ops) == ["Riverside Bank, Main Street Branch", "", "A002", "Personal banking",
-                               "1 ahead of you", "2026-11-23 09:00"]
+                               "1 ahead of you", "2026-11-23 09:00",
+                               "Please keep this ticket"]
     assert "VIP" in text_lines(decode((printed / "B001.bin").read_bytes()))
     assert day.printed.count("[printer]") == 3
 

@@ -6,12 +6,15 @@ import time
 
 import pytest
 
-from config import DEFAULT
+from config import DEFAULT, load_config
+from conftest import at
 from drivers.escpos_stream import decode, text_lines
 from drivers.printer import SerialLink, parse_status
 from hallday import run_day
 from media.fonts import text_image
-from media.ticket import TicketLayout, ticket_escpos
+from media.ticket import TicketConfig, TicketLayout, ticket_escpos, ticket_layout
+from queue_core import Issued, Ticket
+from queue_core.model import State
 
 LAYOUT = TicketLayout(day="2026-11-23", hall="Riverside Bank", hall_zh="河畔银行", label="A012",
                       service_en="Personal banking", service_zh="个人业务", ahead=3,
@@ -37,6 +40,20 @@ def test_the_ticket_bytes_decode_to_the_ticket():
         ("align", "center"), ("image", "个人业务"), ("text", "Personal banking"),
         ("align", "center"), ("image", "您前面还有 3 人"), ("text", "3 ahead of you"),
         ("text", "2026-11-23 09:41"), ("qr", "2026-11-23/A012", 6), ("feed", 6), ("cut",)]
+
+
+def test_the_halls_own_lines_and_qr_code(tmp_path):
+    hall = load_config(DEFAULT).hall
+    ticket = TicketConfig(header=("WELCOME", "欢迎光临"), footer=("过号请重新取号",),
+                          qr="https://bank.example/q/{day}/{service}/{label}")
+    issued = Issued(Ticket(7, "2026-11-23", "B004", "B", State.WAITING, False, None, None, None,
+                           None, at(9), at(9), None, None, 0, None, None), 2)
+    ops = decode(ticket_escpos(ticket_layout(hall, ticket, issued), 512))
+    assert ("text", "WELCOME") in ops
+    images = [op[1].tobytes() for op in ops if op[0] == "image"]
+    assert images[0] == text_image("欢迎光临", 32, 512).tobytes()
+    assert images[-1] == text_image("过号请重新取号", 32, 512).tobytes()
+    assert ("qr", "https://bank.example/q/2026-11-23/B/B004", 6) in ops
 
 
 def test_a_narrow_printer_gets_narrow_images():
