@@ -49,6 +49,15 @@ class AudioConfig:
 
 
 @dataclass(frozen=True)
+class KeypadsConfig:
+    port: str = "/dev/ttyAMA0"     # the RS-485 line (transceiver with automatic direction)
+    baudrate: int = 115200
+    counters: tuple[int, ...] = ()  # a keypad at Modbus address N serves counter N
+    timeout: float = 0.05          # seconds to wait for a keypad's answer
+    offline_after: int = 3         # failed polls in a row before a keypad counts as offline
+
+
+@dataclass(frozen=True)
 class UsbConfig:
     mount_dir: str = "/run/queue-appliance/usb"   # where a stick is mounted (read-only)
 
@@ -59,16 +68,19 @@ class HardwareConfig:
     printer: PrinterConfig = PrinterConfig()
     display: DisplayConfig = DisplayConfig()
     audio: AudioConfig = AudioConfig()
+    keypads: KeypadsConfig = KeypadsConfig()
     usb: UsbConfig = UsbConfig()
 
 
-def read_hardware(root: Table, services: set[str], path: Path) -> HardwareConfig:
+def read_hardware(root: Table, services: set[str], counters: set[int],
+                  path: Path) -> HardwareConfig:
     hardware = root.table("hardware")
     config = HardwareConfig(
         buttons=_buttons(hardware.table("buttons"), services),
         printer=_printer(hardware.table("printer")),
         display=_display(hardware.table("display")),
         audio=_audio(hardware.table("audio")),
+        keypads=_keypads(hardware.table("keypads"), counters),
         usb=_usb(hardware.table("usb")))
     hardware.close()
     _reserve_pins(config, path)
@@ -142,6 +154,24 @@ def _audio(t: Table) -> AudioConfig:
     config = AudioConfig(
         languages=tuple(languages), clips=t.get("clips", str, d.clips),
         volume=t.get("volume", float, d.volume, lambda v: 0 <= v <= 1, "must be 0 to 1"))
+    t.close()
+    return config
+
+
+def _keypads(t: Table, counters: set[int]) -> KeypadsConfig:
+    d = KeypadsConfig()
+    listed = t.get("counters", list, [], lambda v: len(set(v)) == len(v) and all(
+        type(n) is int and n in counters and 1 <= n <= 247 for n in v),
+        "must list configured counters numbered 1 to 247 (Modbus addresses), each once")
+    config = KeypadsConfig(
+        port=t.get("port", str, d.port, lambda v: v.startswith("/"), "must be a path"),
+        baudrate=t.get("baudrate", int, d.baudrate,
+                       lambda v: v in (9600, 19200, 38400, 57600, 115200), "is not a baud rate"),
+        counters=tuple(listed),
+        timeout=t.get("timeout", float, d.timeout, lambda v: 0.005 <= v <= 2,
+                      "must be 0.005 to 2 seconds"),
+        offline_after=t.get("offline_after", int, d.offline_after, lambda v: 1 <= v <= 100,
+                            "must be 1 to 100"))
     t.close()
     return config
 

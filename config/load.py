@@ -39,7 +39,8 @@ def load_config(path: str | Path) -> ApplianceConfig:
     services = tuple(_service(t) for t in root.tables("service"))
     counters = tuple(_counter(t) for t in root.tables("counter"))
     tellers = tuple(_teller(t) for t in root.tables("teller"))
-    hardware = read_hardware(root, {s.prefix for s in services}, path)
+    hardware = read_hardware(root, {s.prefix for s in services}, {c.number for c in counters},
+                             path)
     ticket = _ticket(root.table("ticket"))
     root.close()
     config = HallConfig(

@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Coroutine, TextIO
 
 from config.hardware import HardwareConfig
 from drivers.audio import Announcer, SimAudio
 from drivers.buttons import SimLeds, TicketButtons
 from drivers.console import Console
 from drivers.display import SimWallDisplay, WallDisplay, max7219
+from drivers.keypads import KeypadBus
 from drivers.printer import FileLink, SerialLink, SimLink, TicketPrinter
 from drivers.usb import SimUsbSticks, UsbSticks
 
@@ -36,11 +37,13 @@ class Devices:
     usb: Any
     console: Console | None = None
     simulated: list[str] = field(default_factory=list)
+    background: list[Callable[[], Coroutine]] = field(default_factory=list)  # run in the loop
 
     def health(self) -> dict[str, str]:
         """Each device's state as the back office shows it."""
         return {"printer": self.printer.status,
                 "wall display": "ok" if self.display.healthy else "not answering",
+                "keypads": self.keypads.health(),
                 "simulated": ", ".join(self.simulated) or "nothing"}
 
     def close(self) -> None:
@@ -92,6 +95,13 @@ def build(hardware: HardwareConfig, services: list[str], mode: str, data_dir: Pa
     else:
         usb = SimUsbSticks(data_dir / "usb", post, clock)
     usb.start()
-    simulated.append("keypads")  # the RS-485 keypad bus comes with its own driver
-    return Devices(printer=printer, display=display, audio=audio, leds=leds, keypads=console,
-                   office=console, usb=usb, console=console, simulated=simulated)
+    k = hardware.keypads
+    keypads, background = console, []
+    if k.counters and real("keypads", Path(k.port), "(the console plays the tellers)"):
+        keypads = KeypadBus(k, post, clock)
+        background.append(keypads.run)
+    elif not k.counters:
+        simulated.append("keypads")
+    return Devices(printer=printer, display=display, audio=audio, leds=leds, keypads=keypads,
+                   office=console, usb=usb, console=console, simulated=simulated,
+                   background=background)

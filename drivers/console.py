@@ -11,7 +11,7 @@ import os
 import time
 from typing import Callable, TextIO
 
-from drivers.events import BackOffice, ButtonPressed, CounterKey
+from drivers.events import BackOffice, ButtonPressed, CounterKey, counter_key
 from queue_core.model import HallStatus
 
 HELP = """\
@@ -23,8 +23,6 @@ HELP = """\
   3 transfer @2 [B]             send it to counter 2 (in service B)
   cancel A012                   take a waiting ticket out of the queue
   status | help | quit"""
-
-SIMPLE_KEYS = {"call", "recall", "start", "skip", "finish", "pause", "resume", "logout"}
 
 Event = ButtonPressed | CounterKey | BackOffice
 
@@ -43,23 +41,7 @@ def parse(line: str, at: float) -> Event:
         return BackOffice("cancel", at, {"label": rest[0].upper()})
     if not head.isdigit() or not rest:
         raise ValueError(f"unknown command {line.strip()!r} (type help)")
-    counter, key, args = int(head), rest[0], rest[1:]
-    if key in SIMPLE_KEYS and not args:
-        return CounterKey(counter, key, at)
-    if key == "login" and len(args) == 2:
-        return CounterKey(counter, key, at, {"teller": args[0], "pin": args[1]})
-    if key == "transfer" and args:
-        return CounterKey(counter, key, at, _transfer_params(args))
-    raise ValueError(f"counter {counter}: cannot read {' '.join(rest)!r} (type help)")
-
-
-def _transfer_params(args: list[str]) -> dict:
-    target, extra = args[0], args[1:]
-    if target.startswith("@") and target[1:].isdigit() and len(extra) <= 1:
-        return {"to_counter": int(target[1:]), "service": extra[0].upper() if extra else None}
-    if target.isalpha() and extra in ([], ["back"]):
-        return {"service": target.upper(), "keep_place": not extra}
-    raise ValueError(f"transfer to {' '.join(args)!r}: give a service letter or @counter")
+    return counter_key(int(head), rest[0], rest[1:], at)
 
 
 class Console:
@@ -100,9 +82,12 @@ class Console:
         except ValueError as exc:
             print(f"[console] {exc}", file=self.out)
 
-    def show(self, counter: int, text: str) -> None:
-        """The small display of counter `counter`'s keypad."""
+    def show(self, counter: int, text: str, **leds: bool) -> None:
+        """The small display of counter `counter`'s keypad (its LEDs are not shown)."""
         print(f"[counter {counter}] {text}", file=self.out)
+
+    def health(self) -> str:
+        return "played on the console"
 
     def report(self, text: str) -> None:
         print(f"[office] {text}", file=self.out)

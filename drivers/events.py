@@ -24,6 +24,29 @@ class CounterKey:
     key: str
     at: float
     params: dict[str, Any] = field(default_factory=dict)
+    request: tuple[str, str] | None = None   # (source, id): applied once, however often sent
+    done: Any = None                         # a future the loop resolves once it has handled it
+
+
+SIMPLE_KEYS = ("call", "recall", "start", "skip", "finish", "pause", "resume", "logout")
+
+
+def counter_key(counter: int, key: str, args: list[str], at: float) -> CounterKey:
+    """A teller's key with its words: `login T01 1111`, `transfer B [back]`,
+    `transfer @2 [B]`, or a key alone. Raises ValueError naming what cannot be read."""
+    if key in SIMPLE_KEYS and not args:
+        return CounterKey(counter, key, at)
+    if key == "login" and len(args) == 2:
+        return CounterKey(counter, key, at, {"teller": args[0], "pin": args[1]})
+    if key == "transfer" and args:
+        target, extra = args[0], args[1:]
+        if target.startswith("@") and target[1:].isdigit() and len(extra) <= 1:
+            return CounterKey(counter, key, at, {"to_counter": int(target[1:]),
+                                                 "service": extra[0].upper() if extra else None})
+        if target.isalpha() and extra in ([], ["back"]):
+            return CounterKey(counter, key, at, {"service": target.upper(),
+                                                 "keep_place": not extra})
+    raise ValueError(f"counter {counter}: cannot read {' '.join([key, *args])!r}")
 
 
 @dataclass(frozen=True)

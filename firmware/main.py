@@ -88,12 +88,14 @@ class Appliance:
         now = self.clock()
         self.devices.display.show(wall_lines(self.hall.status(now).last_calls))
         self._update_leds(now)
-        ticker = asyncio.create_task(self._tick())
+        tasks = [asyncio.create_task(self._tick())] + \
+            [asyncio.create_task(run()) for run in self.devices.background]
         while (event := await self.inbox.queue.get()) is not None:
             if isinstance(event, BackOffice) and event.command == "quit":
                 break
             self.handle(event)
-        ticker.cancel()
+        for task in tasks:
+            task.cancel()
         # Let tickets already taken finish printing, and hear how they went; nothing else
         # that arrived after the stop is applied.
         await asyncio.to_thread(self.devices.printer.wait_idle)
@@ -122,9 +124,12 @@ class Appliance:
         except QueueError as exc:
             log.warning("refused %r: %s", event, exc)
             if isinstance(event, CounterKey):
-                self.devices.keypads.show(event.counter, exc.display)
+                self.devices.keypads.show(event.counter, exc.display, alarm=True)
             elif isinstance(event, BackOffice):
                 self.devices.office.report(f"refused: {exc}")
+        finally:
+            if getattr(event, "done", None) is not None and not event.done.done():
+                event.done.set_result(None)
 
     # Each handler below first commits the operation (the hall returns only after the commit
     # is durable) and only then prints, shows or announces: an acknowledged ticket or call
@@ -171,7 +176,16 @@ class Appliance:
             log.error("counter %d: unknown key %r", event.counter, event.key)
             self.devices.keypads.show(event.counter, "UNKNOWN KEY")
             return
-        result = operation(self.hall, event.counter, event.at, **event.params)
+        if event.request is None:
+            result = operation(self.hall, event.counter, event.at, **event.params)
+        else:
+            with self.hall.once(*event.request, event.at) as fresh:
+                if not fresh:
+                    log.info("counter %d: %s already applied (%s)", event.counter, event.key,
+                             event.request[1])
+                    self._show_keypad(event.counter, event.at)
+                    return
+                result = operation(self.hall, event.counter, event.at, **event.params)
         log.info("counter %d: %s -> %s", event.counter, event.key,
                  result.label if isinstance(result, Ticket) else "-")
         if event.key in ("call", "recall") and result is not None:
@@ -180,11 +194,13 @@ class Appliance:
                     call_announcement(result.label, event.counter,
                                       self.config.hardware.audio.languages))
             self.devices.display.show(wall_lines(self.hall.status(event.at).last_calls))
-        self.devices.keypads.show(event.counter, self._keypad_text(event.counter, event.at))
+        self._show_keypad(event.counter, event.at)
 
     def _back_office(self, event: BackOffice) -> None:
         if event.command == "status":
             self.devices.office.report_status(self.hall.status(event.at), self.devices.health())
+        elif event.command == "refresh_keypad":
+            self._show_keypad(event.params["counter"], event.at)
         elif event.command == "cancel":
             ticket = self.hall.cancel(event.params["label"], event.at)
             self.devices.office.report(f"{ticket.label} cancelled")
@@ -199,14 +215,16 @@ class Appliance:
         if inserted:
             self.devices.display.notice("USB", event.at + 5)
 
-    def _keypad_text(self, counter: int, now: float) -> str:
-        """What the keypad display shows: the counter's ticket and how many wait for it."""
+    def _show_keypad(self, counter: int, now: float) -> None:
+        """The keypad's display and LEDs: the counter's ticket and how many wait for it."""
         status = self.hall.status(now)
         here = next(c for c in status.counters if c.number == counter)
-        served = self.hall.config.counter(counter).services
-        waiting = sum(status.waiting[s] for s in served)
+        waiting = sum(status.waiting[s] for s in self.hall.config.counter(counter).services)
         if here.teller is None:
-            return f"LOGGED OUT  {waiting} WAITING"
-        ticket = f"{here.current.label} {here.current.state.value.upper()}" if here.current \
-            else "NO TICKET"
-        return f"{ticket}  {waiting} WAITING" + ("  PAUSED" if here.paused else "")
+            text = f"LOGGED OUT  {waiting} WAITING"
+        else:
+            ticket = f"{here.current.label} {here.current.state.value.upper()}" \
+                if here.current else "NO TICKET"
+            text = f"{ticket}  {waiting} WAITING" + ("  PAUSED" if here.paused else "")
+        self.devices.keypads.show(counter, text, busy=here.current is not None,
+                                  paused=here.paused)

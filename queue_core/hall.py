@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hmac
 import sqlite3
+from contextlib import contextmanager
 from datetime import datetime
+from typing import Iterator
 
 from queue_core import errors
 from queue_core.model import (OPEN_AT_COUNTER, CounterStatus, HallConfig, HallStatus, Issued,
@@ -222,6 +224,35 @@ class Hall:
             detail = f"to {service}" + (f" at counter {to_counter}" if to_counter else "")
             self._log(now, "transfer", ticket.id, counter=counter, teller=teller, detail=detail)
             return self._ticket(new_id)
+
+    # -- exactly once -------------------------------------------------------------------------
+
+    @contextmanager
+    def once(self, source: str, request: str, now: float) -> Iterator[bool]:
+        """Apply a request from `source` at most once: yields False if `request` is the last one
+        recorded for `source` (a retry), else True; the operations done inside and the record
+        of the request commit together. A refused request is recorded too, changing nothing else.
+
+        Example::
+
+            with hall.once("keypad:3", "4711:57", now) as fresh:
+                if fresh:
+                    hall.call_next(3, now)
+        """
+        row = self.db.execute("SELECT last FROM requests WHERE source = ?", (source,)).fetchone()
+        if row is not None and row["last"] == request:
+            yield False
+            return
+        record = ("INSERT INTO requests (source, last, at) VALUES (?, ?, ?) ON CONFLICT (source)"
+                  " DO UPDATE SET last = excluded.last, at = excluded.at")
+        try:
+            with transaction(self.db):
+                yield True
+                self.db.execute(record, (source, request, now))
+        except errors.QueueError:
+            with transaction(self.db):
+                self.db.execute(record, (source, request, now))
+            raise
 
     # -- reading ----------------------------------------------------------------------------
 

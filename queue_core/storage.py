@@ -63,6 +63,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER events_no_delete BEFORE DELETE ON events
         BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
     """,
+    """
+    -- The last request applied from each source (a keypad), for exactly-once operations.
+    CREATE TABLE requests (
+        source TEXT PRIMARY KEY,
+        last TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    """,
 )
 
 
@@ -118,7 +126,12 @@ def _statements(script: str) -> Iterator[str]:
 
 @contextmanager
 def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction: committed (and durable) on normal exit, rolled back on any error."""
+    """One write transaction: committed (and durable) on normal exit, rolled back on any error.
+
+    Inside another transaction it is part of that one."""
+    if db.in_transaction:
+        yield db
+        return
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db

@@ -6,6 +6,7 @@ import pytest
 
 from conftest import CONFIG, at, dump, logged_in
 from queue_core import Hall, open_database
+from queue_core import errors
 from queue_core.errors import StorageError
 from queue_core.storage import MIGRATIONS
 
@@ -80,3 +81,40 @@ def test_a_damaged_database_fails_its_check_at_open(hall, db_path):
     db_path.write_bytes(bytes(data))
     with pytest.raises(StorageError):
         open_database(db_path)
+
+
+def test_a_request_is_applied_once_with_the_operation(hall, db_path):
+    logged_in(hall, 1)
+    for minute in range(3):
+        hall.issue("A", at(9, minute))
+    for attempt in range(3):   # the same press, retried
+        with hall.once("keypad:1", "s1:7", at(9, 5)) as fresh:
+            if fresh:
+                hall.call_next(1, at(9, 5))
+    assert hall.status(at(9, 6)).waiting["A"] == 2
+    with hall.once("keypad:1", "s1:8", at(9, 7)) as fresh:
+        assert fresh
+        hall.call_next(1, at(9, 7))
+    assert hall.status(at(9, 8)).waiting["A"] == 1
+
+
+def test_a_refused_request_is_recorded_and_changes_nothing_else(hall):
+    before = dump(hall)
+    with pytest.raises(errors.NotLoggedIn):
+        with hall.once("keypad:2", "s1:1", at(9)) as fresh:
+            assert fresh
+            hall.call_next(2, at(9))
+    with hall.once("keypad:2", "s1:1", at(9)) as fresh:
+        assert not fresh
+    assert [line for line in dump(hall) if line not in before] == \
+        [f"INSERT INTO \"requests\" VALUES('keypad:2','s1:1',{at(9)!r});"]
+
+
+def test_an_operation_that_fails_midway_records_no_request(hall):
+    with pytest.raises(RuntimeError):
+        with hall.once("keypad:1", "s1:1", at(9)):
+            hall.issue("A", at(9))
+            raise RuntimeError("power cut")
+    assert hall.tickets("2026-11-23") == []
+    with hall.once("keypad:1", "s1:1", at(9)) as fresh:
+        assert fresh

@@ -1,0 +1,225 @@
+"""Teller keypads on an RS-485 line: the Modbus RTU master (pymodbus), a task in the loop.
+
+Register map of a keypad (its Modbus address is its counter's number; see docs/keypad.md):
+
+    input registers (FC04)   0 firmware version (major * 256 + minor)
+                             1 heartbeat: +1 every second
+                             2 session: a random non-zero number drawn at power-up
+                             3 key events waiting in the keypad's queue
+                             4 sequence number of the oldest one (1-65535, then 1 again)
+                             5 its key code (KEY_CODES)
+                             6-13 its argument: 16 ASCII characters, NUL-padded
+                               (login: "T01 1111"; transfer: "B", "B back", "@2", "@2 B")
+    holding registers (FC16) 0 acknowledge: the sequence number of the event just applied;
+                               the keypad drops that event from its queue
+                             1-16 display: 32 ASCII characters (two lines of 16)
+    coils (FC15)             0 "serving" LED, 1 "paused" LED, 2 beeper (sounds once when set)
+
+Each poll reads the input registers. A waiting event goes to the loop with a request id
+(session:sequence) that the hall records in the same transaction as the operation, and it is
+acknowledged only after that commit: a lost answer or a retry never applies a press twice,
+and an unacknowledged press is read again, never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from config.hardware import KeypadsConfig
+from drivers.events import BackOffice, CounterKey, counter_key
+
+log = logging.getLogger(__name__)
+
+KEY_CODES = {1: "call", 2: "recall", 3: "start", 4: "skip", 5: "finish", 6: "transfer",
+             7: "pause", 8: "resume", 9: "login", 10: "logout"}
+STATUS_REGISTERS = 14
+DISPLAY_CHARACTERS = 32
+OFFLINE_POLL_EVERY = 20   # cycles between polls of an offline keypad
+MIN_CYCLE = 0.02          # seconds: an idle bus is polled at most 50 times a second
+HEARTBEAT_STALE = 5.0     # seconds without a heartbeat before a keypad's firmware is suspect
+
+
+def display_registers(text: str) -> list[int]:
+    """`text` as 16 registers of two ASCII characters (others shown as '?'), space-padded."""
+    raw = "".join(c if 32 <= ord(c) < 127 else "?" for c in text)[:DISPLAY_CHARACTERS]
+    data = raw.ljust(DISPLAY_CHARACTERS).encode("ascii")
+    return [data[i] << 8 | data[i + 1] for i in range(0, DISPLAY_CHARACTERS, 2)]
+
+
+def register_text(registers: list[int]) -> str:
+    return b"".join(r.to_bytes(2, "big") for r in registers).rstrip(b"\0 ").decode("ascii",
+                                                                                   "replace")
+
+
+class BusError(Exception):
+    """A poll that got no valid answer."""
+
+
+@dataclass
+class Keypad:
+    """What the master knows of one keypad."""
+
+    address: int
+    online: bool = False
+    firmware: str = "?"
+    session: int = 0
+    heartbeat: int = 0
+    heartbeat_at: float = 0.0  # monotonic time the heartbeat last moved
+    stalled: bool = False
+    failures_in_row: int = 0
+    no_answer: int = 0       # polls with nothing heard
+    bad_answer: int = 0      # polls answered with garbage, a bad CRC or a Modbus exception
+    display: list[int] | None = None   # registers to write at the next poll
+    leds: list[bool] | None = None     # coils to write at the next poll
+
+
+class KeypadBus:
+    """Polls every keypad in turn and turns key presses into CounterKey events.
+
+    Example::
+
+        bus = KeypadBus(config.keypads, appliance.inbox.post, time.time)
+        task = asyncio.create_task(bus.run())       # in the appliance's loop
+        bus.show(3, "A012 CALLED  2 WAITING")       # keypad 3's display, at its next poll
+    """
+
+    def __init__(self, config: KeypadsConfig, post: Callable, clock: Callable[[], float]):
+        self.config, self.post, self.clock = config, post, clock
+        self.keypads = {n: Keypad(n) for n in config.counters}
+        self.client = None
+        self._heard = 0
+
+    def _trace(self, sending: bool, data: bytes) -> bytes:
+        if not sending:
+            self._heard += len(data)
+        return data
+
+    # -- the loop's side ---------------------------------------------------------------------
+
+    def show(self, counter: int, text: str, *, busy: bool = False, paused: bool = False,
+             alarm: bool = False) -> None:
+        keypad = self.keypads.get(counter)
+        if keypad is not None:
+            keypad.display = display_registers(text)
+            keypad.leds = [busy, paused, alarm]
+
+    def health(self) -> str:
+        offline = [str(k.address) for k in self.keypads.values() if not k.online]
+        stalled = [str(k.address) for k in self.keypads.values() if k.online and k.stalled]
+        return f"{len(self.keypads) - len(offline)} online" + \
+            (f", offline: {', '.join(offline)}" if offline else "") + \
+            (f", heartbeat stopped: {', '.join(stalled)}" if stalled else "")
+
+    # -- the bus -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        from pymodbus.client import AsyncModbusSerialClient  # ~0.1 s to import: not at boot
+
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # we log per keypad instead
+        self.client = AsyncModbusSerialClient(
+            self.config.port, baudrate=self.config.baudrate, timeout=self.config.timeout,
+            retries=0, trace_packet=self._trace)
+        if not await self.client.connect():
+            log.error("keypads: cannot open %s; retrying", self.config.port)
+        cycle = 0
+        try:
+            while True:
+                started = time.monotonic()
+                for keypad in self.keypads.values():
+                    if keypad.online or cycle % OFFLINE_POLL_EVERY == 0:
+                        await self.poll(keypad)
+                cycle += 1
+                await asyncio.sleep(max(0.0, MIN_CYCLE - (time.monotonic() - started)))
+        finally:
+            self.client.close()
+
+    async def poll(self, keypad: Keypad) -> None:
+        """One turn of one keypad: pending output, its state, and its oldest key press."""
+        try:
+            await self._flush(keypad)
+            status = await self._call(keypad, self.client.read_input_registers, 0,
+                                      count=STATUS_REGISTERS)
+        except BusError:
+            return
+        self._answered(keypad, status)
+        if not status[3]:
+            return
+        sequence, code, argument = status[4], status[5], register_text(status[6:14])
+        event = self._event(keypad, code, argument)
+        if event is not None:
+            event = replace(event, request=(f"keypad:{keypad.address}",
+                                            f"{keypad.session}:{sequence}"),
+                            done=asyncio.get_running_loop().create_future())
+            self.post(event)
+            await event.done   # applied and committed (or refused) by the loop
+        try:
+            await self._flush(keypad, acknowledge=sequence)
+        except BusError:
+            pass   # not acknowledged: read again at the next poll, and recognised then
+
+    def _event(self, keypad: Keypad, code: int, argument: str) -> CounterKey | None:
+        at = self.clock()
+        key = KEY_CODES.get(code)
+        try:
+            if key is None:
+                raise ValueError(f"unknown key code {code}")
+            return counter_key(keypad.address, key, argument.split(), at)
+        except ValueError as exc:
+            log.error("keypad %d: %s", keypad.address, exc)
+            self.show(keypad.address, "KEY NOT UNDERSTOOD", alarm=True)
+            return None
+
+    async def _flush(self, keypad: Keypad, acknowledge: int | None = None) -> None:
+        """Write the acknowledgement and whatever the loop asked to show."""
+        if acknowledge is not None or keypad.display is not None:
+            values = ([acknowledge] if acknowledge is not None else []) + (keypad.display or [])
+            await self._call(keypad, self.client.write_registers,
+                             0 if acknowledge is not None else 1, values)
+            keypad.display = None
+        if keypad.leds is not None:
+            await self._call(keypad, self.client.write_coils, 0, keypad.leds)
+            keypad.leds = None
+
+    async def _call(self, keypad: Keypad, method, address: int, *args, **kwargs):
+        from pymodbus.exceptions import ModbusException
+
+        self._heard = 0
+        try:
+            response = await method(address, *args, device_id=keypad.address, **kwargs)
+        except ModbusException:
+            self._failed(keypad, bad=self._heard > 0)
+            raise BusError() from None
+        if response.isError():
+            self._failed(keypad, bad=True)
+            raise BusError()
+        return response.registers
+
+    def _answered(self, keypad: Keypad, status: list[int]) -> None:
+        came_back = not keypad.online or status[2] != keypad.session   # or it restarted
+        if status[1] != keypad.heartbeat or came_back:
+            keypad.heartbeat, keypad.heartbeat_at = status[1], time.monotonic()
+        elif time.monotonic() - keypad.heartbeat_at > HEARTBEAT_STALE and not keypad.stalled:
+            log.warning("keypad %d: heartbeat stopped, its firmware may be hung", keypad.address)
+            keypad.stalled = True
+        keypad.online, keypad.session, keypad.failures_in_row = True, status[2], 0
+        keypad.firmware = f"{status[0] >> 8}.{status[0] & 0xFF}"
+        if came_back:
+            keypad.stalled = False
+            log.info("keypad %d online (firmware %s)", keypad.address, keypad.firmware)
+            self.post(BackOffice("refresh_keypad", self.clock(), {"counter": keypad.address}))
+
+    def _failed(self, keypad: Keypad, bad: bool) -> None:
+        if bad:
+            keypad.bad_answer += 1
+        else:
+            keypad.no_answer += 1
+        keypad.failures_in_row += 1
+        if keypad.online and keypad.failures_in_row >= self.config.offline_after:
+            keypad.online = False
+            log.warning("keypad %d offline after %d failed polls (%d unanswered, %d bad answers"
+                        " so far)", keypad.address, keypad.failures_in_row, keypad.no_answer,
+                        keypad.bad_answer)

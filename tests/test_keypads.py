@@ -1,0 +1,186 @@
+"""Teller keypads on a Modbus RTU line: independent simulated keypads, faults on the line."""
+
+import asyncio
+import logging
+import time
+
+from config.hardware import KeypadsConfig
+from drivers.events import ButtonPressed
+from drivers.keypads import KeypadBus, display_registers, register_text
+from hallday import wire
+from keypad_sim import KeypadSim, keypad_server
+from queue_core.model import State
+from rs485 import Line, wait_for
+
+
+def hall_on_a_line(tmp_path, script, addresses=(1, 2, 3, 4)):
+    """Run the appliance with its keypads on a simulated line while `script` plays the hall."""
+    line = Line()
+    keypads = {n: KeypadSim(n) for n in addresses}
+    app, day = wire(tmp_path)
+    bus = KeypadBus(KeypadsConfig(port=line.master, counters=tuple(addresses), timeout=0.05),
+                    app.inbox.post, time.time)
+    day.devices.keypads = bus
+    day.devices.background.append(bus.run)
+
+    async def main():
+        server = keypad_server(line.keypads, list(keypads.values()))
+        serving = asyncio.create_task(server.serve_forever())
+        running = asyncio.create_task(app.run())
+        try:
+            await wait_for(lambda: all(k.online for k in bus.keypads.values()))
+            await script(app, day, keypads, line, bus)
+        finally:
+            app.stop()
+            await running
+            await server.shutdown()
+            serving.cancel()
+
+    try:
+        asyncio.run(main())
+    finally:
+        day.devices.close()
+        line.close()
+    return day
+
+
+def waiting(day):
+    return day.hall.status(time.time()).waiting
+
+
+def test_display_text_round_trip():
+    assert register_text(display_registers("A012 CALLED  2 WAITING")) == "A012 CALLED  2 WAITING"
+    assert register_text(display_registers("请 A012")) == "? A012"
+
+
+def test_a_teller_session_at_a_keypad(tmp_path):
+    async def script(app, day, keypads, line, bus):
+        for service in "AAC":
+            app.inbox.post(ButtonPressed(service, time.time()))
+        keypad = keypads[4]
+        await wait_for(lambda: keypad.display.startswith("LOGGED OUT"))
+        keypad.press("login", "T04 4444")
+        await wait_for(lambda: keypad.display == "NO TICKET  3 WAITING")
+        keypad.press("call")
+        await wait_for(lambda: keypad.display == "C001 CALLED  2 WAITING")
+        assert keypad.leds == [True, False]
+        keypad.press("recall")
+        keypad.press("start")
+        await wait_for(lambda: keypad.display == "C001 SERVING  2 WAITING")
+        keypad.press("transfer", "@1 A")
+        await wait_for(lambda: keypad.display == "NO TICKET  3 WAITING")
+        keypads[1].press("login", "T01 1111")
+        keypads[1].press("call")
+        await wait_for(lambda: keypads[1].display == "C001 CALLED  2 WAITING")
+        keypads[1].press("finish")
+        keypad.press("pause")
+        await wait_for(lambda: keypad.display.endswith("PAUSED"))
+        assert keypad.leds == [False, True]
+        keypad.press("resume")
+        keypad.press("logout")
+        await wait_for(lambda: keypad.display.startswith("LOGGED OUT") and not keypad.queue)
+
+    day = hall_on_a_line(tmp_path, script)
+    kinds = [r[0] for r in day.hall.db.execute("SELECT kind FROM events WHERE counter = 4")]
+    assert kinds == ["login", "call", "recall", "start", "transfer", "pause", "resume", "logout"]
+    c001 = [t for t in day.hall.tickets(time.strftime("%Y-%m-%d")) if t.label == "C001"]
+    assert [(t.service, t.state, t.counter) for t in c001] == \
+        [("C", State.TRANSFERRED, 4), ("A", State.DONE, 1)]
+    assert day.devices.audio.spoken.count("Ticket C001, please go to counter 4") == 2
+
+
+def test_a_refused_key_shows_why_and_beeps(tmp_path):
+    async def script(app, day, keypads, line, bus):
+        keypads[2].press("call")
+        await wait_for(lambda: keypads[2].display == "NOT LOGGED IN" and keypads[2].beeps == 1)
+        keypads[2].press("login", "T02 0000")
+        await wait_for(lambda: keypads[2].display == "LOGIN REFUSED")
+
+    hall_on_a_line(tmp_path, script)
+
+
+def test_a_silent_keypad_goes_offline_and_the_others_keep_working(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+
+    async def script(app, day, keypads, line, bus):
+        app.inbox.post(ButtonPressed("A", time.time()))
+        line.silent.add(2)
+        await wait_for(lambda: not bus.keypads[2].online)
+        started = time.monotonic()
+        keypads[1].press("login", "T01 1111")
+        keypads[1].press("call")
+        await wait_for(lambda: keypads[1].display.startswith("A001 CALLED"))
+        assert time.monotonic() - started < 1.0
+        assert "offline" in day.devices.health()["keypads"]
+        line.silent.clear()
+        await wait_for(lambda: bus.keypads[2].online, seconds=10)
+
+    hall_on_a_line(tmp_path, script, addresses=(1, 2))
+    assert "keypad 2 offline after 3 failed polls (3 unanswered, 0 bad answers" in caplog.text
+    assert "keypad 2 online" in caplog.text
+
+
+def test_bad_crc_answers_are_counted_and_survived(tmp_path):
+    async def script(app, day, keypads, line, bus):
+        line.corrupt[3] = 2
+        keypads[3].press("login", "T03 3333")
+        await wait_for(lambda: keypads[3].display.startswith("NO TICKET"))
+        assert bus.keypads[3].bad_answer == 2 and bus.keypads[3].online
+
+    day = hall_on_a_line(tmp_path, script, addresses=(3,))
+    assert day.hall.status(time.time()).counters[2].teller == "T03"
+
+
+def test_random_bytes_on_the_line(tmp_path):
+    async def script(app, day, keypads, line, bus):
+        for _ in range(5):
+            app.inbox.post(ButtonPressed("A", time.time()))
+        keypads[1].press("login", "T01 1111")
+        await wait_for(lambda: keypads[1].display.startswith("NO TICKET"))
+        for n in range(3):
+            line.garbage = bytes([0x01, 0x03, 0xFF, 0x00, 0x55, 0xAA, n])
+            keypads[1].press("call")
+            await wait_for(lambda: not keypads[1].queue)
+        await wait_for(lambda: waiting(day)["A"] == 2)
+
+    hall_on_a_line(tmp_path, script, addresses=(1,))
+
+
+def lost_once(where):
+    """A call whose exchange loses one frame at `where`: applied once all the same."""
+    def test(tmp_path):
+        async def script(app, day, keypads, line, bus):
+            for _ in range(3):
+                app.inbox.post(ButtonPressed("A", time.time()))
+            keypads[1].press("login", "T01 1111")
+            await wait_for(lambda: keypads[1].display.startswith("NO TICKET"))
+            table, key = where
+            getattr(line, table)[key] = 1
+            keypads[1].press("call")
+            await wait_for(lambda: not keypads[1].queue and getattr(line, table)[key] == 0)
+            await wait_for(lambda: keypads[1].display == "A001 CALLED  2 WAITING")
+            await asyncio.sleep(0.2)   # several more polls: nothing more may happen
+
+        day = hall_on_a_line(tmp_path, script, addresses=(1,))
+        assert waiting(day)["A"] == 2
+        calls = day.hall.db.execute("SELECT COUNT(*) FROM events WHERE kind = 'call'")
+        assert calls.fetchone()[0] == 1
+    return test
+
+
+# The answer carrying the key press is lost: the master reads it again.
+test_the_answer_with_the_key_is_lost = lost_once(("lose", (1, 4, 0)))
+# The acknowledgement never arrives: the keypad offers the same press again; it is recognised.
+test_the_acknowledgement_is_lost = lost_once(("lose_requests", (1, 16, 0)))
+# The keypad took the acknowledgement but its answer is lost: the press is not read again.
+test_the_answer_to_the_acknowledgement_is_lost = lost_once(("lose", (1, 16, 0)))
+
+
+def test_a_restarted_keypad_gets_its_display_back(tmp_path):
+    async def script(app, day, keypads, line, bus):
+        keypads[1].press("login", "T01 1111")
+        await wait_for(lambda: keypads[1].display.startswith("NO TICKET"))
+        keypads[1].restart()
+        await wait_for(lambda: keypads[1].display.startswith("NO TICKET"))
+
+    hall_on_a_line(tmp_path, script, addresses=(1,))
