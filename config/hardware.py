@@ -84,6 +84,7 @@ def read_hardware(root: Table, services: set[str], counters: set[int],
         usb=_usb(hardware.table("usb")))
     hardware.close()
     _reserve_pins(config, path)
+    _reserve_ports(config, path)
     return config
 
 
@@ -180,6 +181,12 @@ def _usb(t: Table) -> UsbConfig:
     config = UsbConfig(mount_dir=t.get("mount_dir", str, UsbConfig.mount_dir))
     t.close()
     return config
+
+
+def _reserve_ports(config: HardwareConfig, path: Path) -> None:
+    if config.keypads.counters and config.keypads.port == config.printer.device:
+        raise ConfigError(f"{path}: [hardware]: {config.printer.device} is used by both the"
+                          " printer and the keypads")
 
 
 def _reserve_pins(config: HardwareConfig, path: Path) -> None:

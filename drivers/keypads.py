@@ -1,24 +1,10 @@
 """Teller keypads on an RS-485 line: the Modbus RTU master (pymodbus), a task in the loop.
 
-Register map of a keypad (its Modbus address is its counter's number; see docs/keypad.md):
-
-    input registers (FC04)   0 firmware version (major * 256 + minor)
-                             1 heartbeat: +1 every second
-                             2 session: a random non-zero number drawn at power-up
-                             3 key events waiting in the keypad's queue
-                             4 sequence number of the oldest one (1-65535, then 1 again)
-                             5 its key code (KEY_CODES)
-                             6-13 its argument: 16 ASCII characters, NUL-padded
-                               (login: "T01 1111"; transfer: "B", "B back", "@2", "@2 B")
-    holding registers (FC16) 0 acknowledge: the sequence number of the event just applied;
-                               the keypad drops that event from its queue
-                             1-16 display: 32 ASCII characters (two lines of 16)
-    coils (FC15)             0 "serving" LED, 1 "paused" LED, 2 beeper (sounds once when set)
-
-Each poll reads the input registers. A waiting event goes to the loop with a request id
-(session:sequence) that the hall records in the same transaction as the operation, and it is
-acknowledged only after that commit: a lost answer or a retry never applies a press twice,
-and an unacknowledged press is read again, never dropped.
+The register map and the exactly-once rules are in docs/keypad.md. Each poll reads the keypad's
+input registers; a waiting key press goes to the loop with a request id (session:sequence) that
+the hall records in the same transaction as the operation, and it is acknowledged only after
+that commit: a lost answer or a retry never applies a press twice, and an unacknowledged press
+is read again, never dropped.
 """
 
 from __future__ import annotations
@@ -116,7 +102,7 @@ class KeypadBus:
 
     # -- the bus -----------------------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def open(self) -> None:
         from pymodbus.client import AsyncModbusSerialClient  # ~0.1 s to import: not at boot
 
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # we log per keypad instead
@@ -125,6 +111,9 @@ class KeypadBus:
             retries=0, trace_packet=self._trace)
         if not await self.client.connect():
             log.error("keypads: cannot open %s; retrying", self.config.port)
+
+    async def run(self) -> None:
+        await self.open()
         cycle = 0
         try:
             while True:

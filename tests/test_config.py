@@ -58,6 +58,12 @@ BAD = [
     ("duplicate teller", ("[[teller]]", "[[teller]]\nid = \"T01\"\nname = \"X\"\npin = \"1111\"\n"
                           "[[teller]]"), "[[teller]] 'T01' is defined twice"),
     ("not toml", ("[hall]", "[hall"), "cannot read"),
+    ("one port for two devices", ("[hall]", "[hardware.printer]\ndevice = \"/dev/ttyS0\"\n"
+                                            "[hardware.keypads]\nport = \"/dev/ttyS0\"\n"
+                                            "counters = [1]\n[hall]"),
+     "/dev/ttyS0 is used by both the printer and the keypads"),
+    ("keypad for no counter", ("[hall]", "[hardware.keypads]\ncounters = [7]\n[hall]"),
+     "option 'counters' must list configured counters"),
     ("qr template", ("[hall]", "[ticket]\nqr = \"{number}\"\n[hall]"),
      "[ticket], option 'qr' may use only {day}, {label} and {service}"),
 ]
