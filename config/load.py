@@ -66,6 +66,12 @@ def load_or_keep(path: str | Path, last_good: Path) -> ApplianceConfig:
             raise
         log.error("%s; running on the last valid configuration", exc)
         return load_config(last_good)
+    remember(path, last_good)
+    return config
+
+
+def remember(path: Path, last_good: Path) -> None:
+    """Keep a durable copy of the valid file `path` as `last_good`."""
     text = path.read_bytes()
     if not last_good.exists() or last_good.read_bytes() != text:
         last_good.parent.mkdir(parents=True, exist_ok=True)
@@ -75,7 +81,6 @@ def load_or_keep(path: str | Path, last_good: Path) -> ApplianceConfig:
             f.flush()
             os.fsync(f.fileno())
         os.replace(partial, last_good)
-    return config
 
 
 def _ticket(t: Table) -> TicketConfig:

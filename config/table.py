@@ -39,7 +39,9 @@ class Table:
 
     def table(self, key: str) -> Table:
         self.read.add(key)
-        return Table(self.data.get(key, {}), self.path, f"[{key}]")
+        inside = self.where[1:-1] + "." if self.where.startswith("[") and \
+            not self.where.startswith("[[") else ""
+        return Table(self.data.get(key, {}), self.path, f"[{inside}{key}]")
 
     def tables(self, key: str) -> list[Table]:
         self.read.add(key)

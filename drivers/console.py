@@ -22,6 +22,7 @@ HELP = """\
   3 transfer B [back]           send the current ticket to service B (at the back with back)
   3 transfer @2 [B]             send it to counter 2 (in service B)
   cancel A012                   take a waiting ticket out of the queue
+  reload                        read the configuration file again (also: kill -HUP)
   status | help | quit"""
 
 Event = ButtonPressed | CounterKey | BackOffice
@@ -35,7 +36,7 @@ def parse(line: str, at: float) -> Event:
     head, rest = words[0], words[1:]
     if len(head) == 1 and head.isalpha() and rest in ([], ["vip"]):
         return ButtonPressed(head.upper(), at, vip=bool(rest))
-    if head in ("status", "quit") and not rest:
+    if head in ("status", "reload", "quit") and not rest:
         return BackOffice(head, at)
     if head == "cancel" and len(rest) == 1:
         return BackOffice("cancel", at, {"label": rest[0].upper()})

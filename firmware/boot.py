@@ -2,7 +2,7 @@
 
 import time
 
-BOOT_START = time.perf_counter()
+BOOT_START = time.perf_counter()   # the interpreter's own start-up is counted apart, from /proc
 
 import argparse  # noqa: E402  (imports are timed as part of boot)
 import asyncio  # noqa: E402
@@ -14,9 +14,10 @@ from pathlib import Path  # noqa: E402
 
 from config import DEFAULT, ConfigError, load_or_keep  # noqa: E402
 from drivers import build  # noqa: E402
+from drivers.events import BackOffice  # noqa: E402
 from firmware.main import Appliance, Inbox  # noqa: E402
-from queue_core import Hall, open_database  # noqa: E402
-from queue_core.errors import StorageError  # noqa: E402
+from queue_core import Hall  # noqa: E402
+from queue_core.recovery import open_or_recover  # noqa: E402
 
 log = logging.getLogger("boot")
 
@@ -36,11 +37,22 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def process_age() -> float:
+    """Seconds since this process started (to 10 ms, from /proc; 0 where there is none)."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    timings = {"imports": time.perf_counter() - BOOT_START}
+    imports = time.perf_counter() - BOOT_START
+    timings = {"interpreter": max(0.0, process_age() - imports), "imports": imports}
     mark = time.perf_counter()
 
     def stage(name: str) -> None:
@@ -49,23 +61,31 @@ def main(argv: list[str] | None = None) -> int:
         timings[name] = now - mark
         mark = now
 
+    last_valid = args.data_dir / "last-valid-config.toml"
+    database = args.data_dir / "queue.db"
+    if last_valid.exists() and not database.exists():
+        log.critical("%s is missing: starting an empty database", database)
     try:
-        config = load_or_keep(args.config, args.data_dir / "last-valid-config.toml")
-        stage("config")
-        hall = Hall(open_database(args.data_dir / "queue.db"), config.hall)
-        stage("database")
-    except (ConfigError, StorageError) as exc:
+        config = load_or_keep(args.config, last_valid)
+    except ConfigError as exc:
         log.critical("boot failed: %s", exc)
         return 2
+    stage("config")
+    db, recovery = open_or_recover(database)
+    if recovery:
+        log.critical("database recovered: %s", recovery)
+    hall = Hall(db, config.hall)
+    stage("database")
     # python-escpos re-parses its printer database in every new process unless it has a cache.
     (args.data_dir / "cache").mkdir(exist_ok=True)
     os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(args.data_dir / "cache"))
     inbox = Inbox()
     devices = build(config.hardware, [s.prefix for s in config.hall.services], args.hardware,
                     args.data_dir, inbox.post, time.time, sys.stdout)
-    appliance = Appliance(hall, devices, inbox, config)
+    appliance = Appliance(hall, devices, inbox, config, notes=[recovery] if recovery else [],
+                          config_files=(args.config, last_valid))
     stage("drivers")
-    log.info("ready in %.3f s (%s)", time.perf_counter() - BOOT_START,
+    log.info("ready in %.3f s from process start (%s)", sum(timings.values()),
              ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in timings.items()))
     if devices.console:
         print(f"{config.hall.name}: ready; type help for the commands", flush=True)
@@ -81,6 +101,8 @@ async def serve(appliance: Appliance) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, appliance.stop)
+    loop.add_signal_handler(signal.SIGHUP, lambda: appliance.inbox.post(
+        BackOffice("reload", time.time())))
     if appliance.devices.console:
         appliance.devices.console.attach(sys.stdin.fileno(), appliance.inbox.post)
     await appliance.run()

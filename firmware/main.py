@@ -11,19 +11,22 @@ import asyncio
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable
 
-from config import ApplianceConfig
+from config import ApplianceConfig, ConfigError, load_config, remember
 from drivers import Devices
 from drivers.display import TICK
 from drivers.events import (BackOffice, ButtonPressed, CounterKey, PrinterReport, UsbInserted,
                             UsbRemoved)
 from drivers.printer import PRINTABLE
+from firmware.notify import notify, watchdog_interval
 from media.speech import call_announcement
 from media.ticket import ticket_layout
 from media.wall import wall_lines
 from queue_core import Hall, QueueError, Ticket
 from queue_core.model import State
+from queue_core.recovery import check, mark_damaged
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +78,12 @@ class Appliance:
     """
 
     def __init__(self, hall: Hall, devices: Devices, inbox: Inbox, config: ApplianceConfig,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, notes: list[str] = (),
+                 config_files: tuple[Path, Path] | None = None):
         self.hall, self.devices, self.inbox = hall, devices, inbox
         self.config, self.clock = config, clock
+        self.config_files = config_files   # (the file to reload, its last valid copy)
+        self.notes = list(notes)   # for the back office at start (a recovered database)
         self._printing: dict[str, str] = {}   # ticket label -> service, until its report
 
     def stop(self) -> None:
@@ -90,10 +96,17 @@ class Appliance:
         self._update_leds(now)
         tasks = [asyncio.create_task(self._tick())] + \
             [asyncio.create_task(run()) for run in self.devices.background]
+        notify("READY=1")
+        if (interval := watchdog_interval()) is not None:
+            tasks.append(asyncio.create_task(self._watchdog(interval)))
+        tasks.append(asyncio.create_task(self._check_database()))
+        for note in self.notes:
+            self.devices.office.report(note)
         while (event := await self.inbox.queue.get()) is not None:
             if isinstance(event, BackOffice) and event.command == "quit":
                 break
             self.handle(event)
+        notify("STOPPING=1")
         for task in tasks:
             task.cancel()
         # Let tickets already taken finish printing, and hear how they went; nothing else
@@ -103,6 +116,26 @@ class Appliance:
             if isinstance(event := self.inbox.queue.get_nowait(), PrinterReport):
                 self.handle(event)
         log.info("loop stopped")
+
+    async def _check_database(self) -> None:
+        """The full check, after ready and off the loop: damage is reported and marked, and
+        the next boot recovers (the hall keeps working meanwhile)."""
+        path = Path(self.hall.db.execute("PRAGMA database_list").fetchone()[2])
+        problems = await asyncio.to_thread(check, path)
+        if problems:
+            mark_damaged(path, problems)
+            log.critical("database damaged (%s): recovered at the next start",
+                         "; ".join(problems[:3]))
+            self.devices.office.report("DATABASE DAMAGED: restart the appliance to recover it")
+        else:
+            log.info("database check: ok")
+
+    async def _watchdog(self, interval: float) -> None:
+        """Pinged from the loop itself: if the loop hangs, the pings stop and systemd restarts
+        the appliance."""
+        while True:
+            notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
 
     async def _tick(self) -> None:
         while True:
@@ -199,6 +232,8 @@ class Appliance:
     def _back_office(self, event: BackOffice) -> None:
         if event.command == "status":
             self.devices.office.report_status(self.hall.status(event.at), self.devices.health())
+        elif event.command == "reload":
+            self._reload(event.at)
         elif event.command == "refresh_keypad":
             self._show_keypad(event.params["counter"], event.at)
         elif event.command == "cancel":
@@ -206,6 +241,31 @@ class Appliance:
             self.devices.office.report(f"{ticket.label} cancelled")
         else:
             log.error("unknown back-office command %r", event.command)
+
+    def _reload(self, now: float) -> None:
+        """Apply the configuration file again, if it is valid and orphans nothing."""
+        path, last_valid = self.config_files
+        try:
+            new = load_config(path)
+            status = self.hall.status(now)
+            for prefix, waiting in status.waiting.items():
+                if waiting and new.hall.service(prefix) is None:
+                    raise ConfigError(f"{path}: service {prefix} is gone but {waiting} wait for it")
+            for counter in status.counters:
+                if counter.teller and new.hall.counter(counter.number) is None:
+                    raise ConfigError(f"{path}: counter {counter.number} is gone but"
+                                      f" {counter.teller} is logged in there")
+        except ConfigError as exc:
+            log.error("reload refused, nothing changed: %s", exc)
+            self.devices.office.report(f"reload refused: {exc}")
+            return
+        remember(path, last_valid)
+        if new.hardware != self.config.hardware:
+            log.warning("reload: the [hardware] changes take effect at the next start")
+        self.config, self.hall.config = new, new.hall
+        self._update_leds(now)
+        log.info("configuration reloaded from %s", path)
+        self.devices.office.report("configuration reloaded")
 
     def _usb(self, event: UsbInserted | UsbRemoved) -> None:
         inserted = isinstance(event, UsbInserted)

@@ -25,11 +25,14 @@ def business_day(now: float) -> str:
     return datetime.fromtimestamp(now).date().isoformat()
 
 
-def _full(service: Service, count: int, highest: int | None) -> str | None:
-    """Why `service` can issue no more today, having issued `count` up to number `highest`."""
-    if highest is not None and highest >= service.last:
+def _full(service: Service, highest: int | None) -> str | None:
+    """Why `service` can issue no more today, having issued up to number `highest` (numbers
+    are given in order from `first`, none skipped, so that also counts the tickets issued)."""
+    if highest is None:
+        return None
+    if highest >= service.last:
         return f"numbers up to {service.last} used"
-    if service.daily_cap is not None and count >= service.daily_cap:
+    if service.daily_cap is not None and highest - service.first + 1 >= service.daily_cap:
         return f"daily cap {service.daily_cap} reached"
     return None
 
@@ -62,21 +65,21 @@ class Hall:
             raise errors.UnknownService(f"no service {prefix!r}")
         day = business_day(now)
         with transaction(self.db):
-            count, highest = self.db.execute(
-                "SELECT COUNT(*), MAX(number) FROM tickets"
-                " WHERE day = ? AND service = ? AND previous_id IS NULL", (day, prefix)).fetchone()
-            if reason := _full(service, count, highest):
+            highest = self.db.execute(
+                "SELECT MAX(number) FROM tickets WHERE day = ? AND service = ?"
+                " AND previous_id IS NULL", (day, prefix)).fetchone()[0]
+            if reason := _full(service, highest):
                 raise errors.ServiceFull(f"service {prefix}: {reason}")
             number = service.first if highest is None else highest + 1
             ahead = self.db.execute(
                 "SELECT COUNT(*) FROM tickets WHERE day = ? AND state = 'waiting' AND service = ?"
                 " AND vip >= ?", (day, prefix, int(vip))).fetchone()[0]
-            ticket_id = self.db.execute(
+            ticket = self._row_ticket(self.db.execute(
                 "INSERT INTO tickets (day, label, service, number, vip, state, issued_at,"
-                " queued_at) VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?)",
-                (day, service.label(number), prefix, number, int(vip), now, now)).lastrowid
-            self._log(now, "issue", ticket_id, service=prefix, detail="vip" if vip else None)
-            return Issued(self._ticket(ticket_id), ahead)
+                " queued_at) VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?) RETURNING *",
+                (day, service.label(number), prefix, number, int(vip), now, now)).fetchone())
+            self._log(now, "issue", ticket.id, service=prefix, detail="vip" if vip else None)
+            return Issued(ticket, ahead)
 
     def cancel(self, label: str, now: float) -> Ticket:
         """Take a waiting ticket of today out of the queue (the customer left)."""
@@ -135,9 +138,8 @@ class Hall:
         counter's services in its priority order; oldest place in the queue first within each.
         Returns None when nobody is waiting for this counter.
         """
-        teller = self._teller_at(counter)
-        if self.db.execute("SELECT paused FROM counter_sessions WHERE counter = ?",
-                           (counter,)).fetchone()["paused"]:
+        teller, paused = self._session(counter)
+        if paused:
             raise errors.CounterPaused(f"counter {counter} is paused")
         services = self._counter(counter).services
         rank = " ".join(f"WHEN ? THEN {i}" for i in range(len(services)))
@@ -147,19 +149,20 @@ class Hall:
             if current is not None:
                 self._finish(current, counter, teller, now)
             row = self.db.execute(
-                f"SELECT id FROM tickets WHERE day = ? AND state = 'waiting'"
+                f"SELECT id, service FROM tickets WHERE day = ? AND state = 'waiting'"
                 f" AND (target_counter = ? OR (target_counter IS NULL AND service IN ({marks})))"
                 f" ORDER BY target_counter IS NULL, vip DESC, CASE service {rank} ELSE 99 END,"
                 f" queued_at, id LIMIT 1",
                 (business_day(now), counter, *services, *services)).fetchone()
             if row is None:
                 return None
-            self.db.execute(
+            ticket = self._row_ticket(self.db.execute(
                 "UPDATE tickets SET state = 'called', counter = ?, teller = ?, called_at = ?,"
-                " last_called_at = ?, target_counter = NULL WHERE id = ?",
-                (counter, teller, now, now, row["id"]))
-            self._log(now, "call", row["id"], counter=counter, teller=teller)
-            return self._ticket(row["id"])
+                " last_called_at = ?, target_counter = NULL WHERE id = ? RETURNING *",
+                (counter, teller, now, now, row["id"])).fetchone())
+            self._log(now, "call", ticket.id, service=ticket.service, counter=counter,
+                      teller=teller)
+            return ticket
 
     def recall(self, counter: int, now: float) -> Ticket:
         """Call the current ticket again; past `max_recalls` recalls it becomes a no-show."""
@@ -278,11 +281,10 @@ class Hall:
 
     def full_services(self, now: float) -> set[str]:
         """The services that cannot issue another ticket today (range or daily cap used up)."""
-        used = {service: (count, highest) for service, count, highest in self.db.execute(
-            "SELECT service, COUNT(*), MAX(number) FROM tickets"
-            " WHERE day = ? AND previous_id IS NULL GROUP BY service", (business_day(now),))}
-        return {s.prefix for s in self.config.services
-                if _full(s, *used.get(s.prefix, (0, None)))}
+        day = business_day(now)
+        return {s.prefix for s in self.config.services if _full(s, self.db.execute(
+            "SELECT MAX(number) FROM tickets WHERE day = ? AND service = ?"
+            " AND previous_id IS NULL", (day, s.prefix)).fetchone()[0])}
 
     def tickets(self, day: str) -> list[Ticket]:
         """Every visit of every ticket of `day`, in issue order."""
@@ -297,13 +299,17 @@ class Hall:
             raise errors.UnknownCounter(f"no counter {number}")
         return counter
 
-    def _teller_at(self, counter: int) -> str:
+    def _session(self, counter: int) -> tuple[str, bool]:
+        """The teller logged in at `counter`, and whether the counter is paused."""
         self._counter(counter)
-        row = self.db.execute("SELECT teller FROM counter_sessions WHERE counter = ?",
+        row = self.db.execute("SELECT teller, paused FROM counter_sessions WHERE counter = ?",
                               (counter,)).fetchone()
         if row is None:
             raise errors.NotLoggedIn(f"counter {counter}: nobody is logged in")
-        return row["teller"]
+        return row["teller"], bool(row["paused"])
+
+    def _teller_at(self, counter: int) -> str:
+        return self._session(counter)[0]
 
     def _current(self, counter: int) -> Ticket | None:
         row = self.db.execute("SELECT * FROM tickets WHERE counter = ?"

@@ -1,6 +1,8 @@
 """The appliance as a process: boot, a session typed at the console, clean shutdown."""
 
 import importlib
+import os
+import socket
 import pkgutil
 import signal
 import subprocess
@@ -78,3 +80,50 @@ def test_input_after_quit_is_not_applied(tmp_path):
     out, _ = process.communicate("A\nquit\nA\nB\n", timeout=30)
     assert process.returncode == 0
     assert "ticket A001" in out and "A002" not in out and "B001" not in out
+
+
+def test_systemd_hears_ready_watchdog_pings_and_stopping(tmp_path):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify"))
+    sock.settimeout(10)
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "200000"}
+    process = subprocess.Popen([sys.executable, "-m", "firmware.boot", "--data-dir",
+                                str(tmp_path / "data")], cwd=ROOT, env=env,
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    heard = [sock.recv(100).decode() for _ in range(4)]
+    process.send_signal(signal.SIGTERM)
+    while (message := sock.recv(100).decode()) == "WATCHDOG=1":
+        pass
+    assert process.wait(timeout=10) == 0
+    assert heard == ["READY=1", "WATCHDOG=1", "WATCHDOG=1", "WATCHDOG=1"]
+    assert message == "STOPPING=1"
+    sock.close()
+
+
+def test_a_reload_applies_a_valid_file_and_refuses_one_that_orphans_tickets(tmp_path):
+    config = tmp_path / "hall.toml"
+    shipped = (ROOT / "config" / "default.toml").read_text()
+    config.write_text(shipped)
+    process = boot(tmp_path, "--config", str(config))
+    process.stdin.write("C\n")
+    process.stdin.flush()
+    wait_for_line(process, "ticket C001")
+    config.write_text(shipped.replace('name_en = "Wealth management"', 'name_en = "Wealth"'))
+    process.send_signal(signal.SIGHUP)
+    wait_for_line(process, "configuration reloaded")
+    cut = shipped.index("[[service]]\nprefix = \"C\"")
+    config.write_text((shipped[:cut] + shipped[shipped.index("[[counter]]"):])
+                      .replace('services = ["C", "A"]', 'services = ["A"]')
+                      .replace(", C = 22", "").replace(", C = 13", ""))
+    out, _ = process.communicate("reload\nC\nquit\n", timeout=30)
+    assert "reload refused: " in out and "service C is gone but 1 wait for it" in out
+    assert "ticket C002" in out   # still running on the configuration it had
+    assert "Wealth management" not in (tmp_path / "last-valid-config.toml").read_text()
+
+
+def wait_for_line(process, text):
+    for line in process.stdout:
+        if text in line:
+            return
+    raise AssertionError(f"{text!r} never printed")

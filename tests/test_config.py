@@ -93,3 +93,11 @@ def test_an_invalid_file_with_nothing_to_fall_back_on_is_an_error(tmp_path):
     path.write_text("[hall]\nname = 3\n")
     with pytest.raises(ConfigError, match="option 'name' must be str"):
         load_or_keep(path, tmp_path / "last-valid.toml")
+
+
+def test_an_error_in_a_nested_table_names_its_whole_path(tmp_path):
+    path = tmp_path / "hall.toml"
+    path.write_text(GOOD + "\n[hardware.printer]\nwidht = 512\n")
+    with pytest.raises(ConfigError, match=r"\[hardware.printer\], option 'widht' is not a valid"
+                                          r" option \(did you mean 'width'\?\)"):
+        load_config(path)

@@ -70,19 +70,6 @@ def test_a_file_that_is_not_a_database_is_refused(db_path):
         open_database(db_path)
 
 
-def test_a_damaged_database_fails_its_check_at_open(hall, db_path):
-    for minute in range(50):
-        hall.issue("A", at(9, minute))
-    hall.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    hall.db.close()
-    data = bytearray(db_path.read_bytes())
-    page = 4096
-    data[2 * page + 100: 2 * page + 400] = b"\xff" * 300  # scribble over the third page
-    db_path.write_bytes(bytes(data))
-    with pytest.raises(StorageError):
-        open_database(db_path)
-
-
 def test_a_request_is_applied_once_with_the_operation(hall, db_path):
     logged_in(hall, 1)
     for minute in range(3):
