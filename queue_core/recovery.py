@@ -29,7 +29,7 @@ def damage_marker(path: Path) -> Path:
 def check(path: Path) -> list[str]:
     """`PRAGMA quick_check` of the database at `path`, read-only; [] when it is sound."""
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = _read_only(path)
         try:
             problems = [row[0] for row in db.execute("PRAGMA quick_check")]
         finally:
@@ -37,6 +37,10 @@ def check(path: Path) -> list[str]:
     except sqlite3.DatabaseError as exc:
         return [str(exc)]
     return [] if problems == ["ok"] else problems
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
 
 
 def mark_damaged(path: Path, problems: list[str]) -> None:
@@ -74,7 +78,7 @@ def open_or_recover(path: Path) -> tuple[sqlite3.Connection, str | None]:
 def _salvage(damaged: Path, db: sqlite3.Connection) -> dict[str, int]:
     """Copy every readable row of `damaged` into `db`, chunk by chunk, skipping what fails."""
     try:
-        old = sqlite3.connect(f"file:{damaged}?mode=ro", uri=True)
+        old = _read_only(damaged)
         old.execute("SELECT name FROM sqlite_master").fetchall()
     except sqlite3.DatabaseError as exc:
         log.error("salvage: %s cannot be read at all: %s", damaged, exc)
