@@ -20,6 +20,14 @@ class ButtonsConfig:
 
 
 @dataclass(frozen=True)
+class EvaluationKeys:
+    """One counter's three evaluation keys on GPIO: very satisfied, satisfied, dissatisfied."""
+
+    counter: int
+    pins: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
 class PrinterConfig:
     device: str = "/dev/usb/lp0"   # /dev/tty* is opened as a serial port
     baudrate: int = 19200
@@ -69,6 +77,7 @@ class HardwareConfig:
     display: DisplayConfig = DisplayConfig()
     audio: AudioConfig = AudioConfig()
     keypads: KeypadsConfig = KeypadsConfig()
+    evaluation: tuple[EvaluationKeys, ...] = ()   # (keys on the keypad bus need no setting)
     usb: UsbConfig = UsbConfig()
 
 
@@ -81,6 +90,7 @@ def read_hardware(root: Table, services: set[str], counters: set[int],
         display=_display(hardware.table("display")),
         audio=_audio(hardware.table("audio")),
         keypads=_keypads(hardware.table("keypads"), counters),
+        evaluation=tuple(_evaluation(t, counters) for t in hardware.tables("evaluation")),
         usb=_usb(hardware.table("usb")))
     hardware.close()
     _reserve_pins(config, path)
@@ -177,6 +187,16 @@ def _keypads(t: Table, counters: set[int]) -> KeypadsConfig:
     return config
 
 
+def _evaluation(t: Table, counters: set[int]) -> EvaluationKeys:
+    keys = EvaluationKeys(
+        counter=t.get("counter", int, check=lambda n: n in counters, why="is no counter"),
+        pins=tuple(t.get("pins", list, check=lambda v: len(v) == 3 and all(
+            type(p) is int and p in GPIO_PINS for p in v),
+            why="must be three GPIO numbers 2 to 27 (very satisfied, satisfied, dissatisfied)")))
+    t.close()
+    return keys
+
+
 def _usb(t: Table) -> UsbConfig:
     config = UsbConfig(mount_dir=t.get("mount_dir", str, UsbConfig.mount_dir))
     t.close()
@@ -184,6 +204,9 @@ def _usb(t: Table) -> UsbConfig:
 
 
 def _reserve_ports(config: HardwareConfig, path: Path) -> None:
+    counters = [keys.counter for keys in config.evaluation]
+    if len(set(counters)) != len(counters):
+        raise ConfigError(f"{path}: [[hardware.evaluation]]: a counter has two sets of keys")
     if config.keypads.counters and config.keypads.port == config.printer.device:
         raise ConfigError(f"{path}: [hardware]: {config.printer.device} is used by both the"
                           " printer and the keypads")
@@ -197,6 +220,8 @@ def _reserve_pins(config: HardwareConfig, path: Path) -> None:
     wanted = [(pin, name) for pin, name in spi0.items()] if config.display.spi_port == 0 else []
     wanted += [(pin, f"button {s}") for s, pin in config.buttons.pins.items()]
     wanted += [(pin, f"LED {s}") for s, pin in config.buttons.leds.items()]
+    wanted += [(pin, f"evaluation key {n + 1} of counter {keys.counter}")
+               for keys in config.evaluation for n, pin in enumerate(keys.pins)]
     for pin, user in wanted:
         if pin in users:
             raise ConfigError(f"{path}: [hardware]: GPIO{pin} is used by both {users[pin]}"

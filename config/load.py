@@ -47,6 +47,8 @@ def load_config(path: str | Path) -> ApplianceConfig:
         name=hall.get("name", str),
         name_zh=hall.get("name_zh", str, ""),
         max_recalls=hall.get("max_recalls", int, 2, lambda n: 0 <= n <= 9, "must be 0 to 9"),
+        rating_window=hall.get("rating_window", float, 60.0, lambda v: 5 <= v <= 600,
+                               "must be 5 to 600 seconds"),
         services=services, counters=counters, tellers=tellers)
     hall.close()
     _check_references(config, path)

@@ -13,7 +13,7 @@ from typing import Any, Callable, Coroutine, TextIO
 
 from config.hardware import HardwareConfig
 from drivers.audio import Announcer, SimAudio
-from drivers.buttons import SimLeds, TicketButtons
+from drivers.buttons import EvaluationButtons, SimLeds, TicketButtons
 from drivers.console import Console
 from drivers.display import SimWallDisplay, WallDisplay, max7219
 from drivers.keypads import KeypadBus
@@ -38,6 +38,7 @@ class Devices:
     console: Console | None = None
     simulated: list[str] = field(default_factory=list)
     background: list[Callable[[], Coroutine]] = field(default_factory=list)  # run in the loop
+    evaluation: Any = None   # GPIO evaluation keys, when there are real ones
 
     def health(self) -> dict[str, str]:
         """Each device's state as the back office shows it."""
@@ -47,8 +48,9 @@ class Devices:
                 "simulated": ", ".join(self.simulated) or "nothing"}
 
     def close(self) -> None:
-        for device in (self.usb, self.audio, self.printer, self.leds):
-            device.close()
+        for device in (self.usb, self.audio, self.printer, self.leds, self.evaluation):
+            if device is not None:
+                device.close()
 
 
 def build(hardware: HardwareConfig, services: list[str], mode: str, data_dir: Path,
@@ -86,10 +88,11 @@ def build(hardware: HardwareConfig, services: list[str], mode: str, data_dir: Pa
     audio = Announcer(data_dir / hardware.audio.clips, hardware.audio.volume) \
         if real("audio", Path("/dev/snd"), "(announcements printed)") else SimAudio(out)
 
-    if real("ticket buttons", BOARD, "(the console takes tickets)"):
+    if real("ticket buttons", BOARD, "(the console takes tickets and ratings)"):
         leds = TicketButtons(hardware.buttons, post, clock)
+        evaluation = EvaluationButtons(hardware.evaluation, post, clock)
     else:
-        leds = SimLeds(services, out)
+        leds, evaluation = SimLeds(services, out), None
     if real("usb", BOARD, f"(a folder in {data_dir / 'usb'} is a stick)"):
         usb = UsbSticks(Path(hardware.usb.mount_dir), post, clock)
     else:
@@ -104,4 +107,4 @@ def build(hardware: HardwareConfig, services: list[str], mode: str, data_dir: Pa
         simulated.append("keypads")
     return Devices(printer=printer, display=display, audio=audio, leds=leds, keypads=keypads,
                    office=console, usb=usb, console=console, simulated=simulated,
-                   background=background)
+                   background=background, evaluation=evaluation)

@@ -11,8 +11,8 @@ import logging
 import threading
 from typing import Callable
 
-from config.hardware import ButtonsConfig
-from drivers.events import ButtonPressed
+from config.hardware import ButtonsConfig, EvaluationKeys
+from drivers.events import ButtonPressed, CounterKey
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,36 @@ class TicketButtons:
     def close(self) -> None:
         for device in (*self.buttons.values(), *self.leds.values()):
             device.close()
+
+
+class EvaluationButtons:
+    """Each counter's three evaluation keys on GPIO (to ground): a press posts that counter's
+    `rate` key. A press within a second of the last one on the same set is contact bounce.
+
+    Example: EvaluationButtons(config.evaluation, appliance.inbox.post, time.time)
+    """
+
+    def __init__(self, keys: tuple[EvaluationKeys, ...], post: Callable, clock: Callable,
+                 pin_factory=None):
+        from gpiozero import Button
+
+        self.post, self.clock = post, clock
+        self.filter = PressFilter(1.0)
+        self.buttons = []
+        for counter_keys in keys:
+            for rating, pin in enumerate(counter_keys.pins, start=1):
+                button = Button(pin, pin_factory=pin_factory)
+                button.when_pressed = lambda c=counter_keys.counter, r=rating: self._pressed(c, r)
+                self.buttons.append(button)
+
+    def _pressed(self, counter: int, rating: int) -> None:
+        at = self.clock()
+        if self.filter.accept(str(counter), at):
+            self.post(CounterKey(counter, "rate", at, {"rating": rating}))
+
+    def close(self) -> None:
+        for button in self.buttons:
+            button.close()
 
 
 class SimLeds:

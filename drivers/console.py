@@ -19,10 +19,14 @@ HELP = """\
   3 login T01 1111              log teller T01 in at counter 3 with PIN 1111
   3 call                        finish the current ticket, if any, and call the next
   3 recall | start | skip | finish | pause | resume | logout
+  3 rate 1                      the customer's evaluation: 1 very satisfied, 2 satisfied,
+                                3 dissatisfied (within the rating window after a finish)
   3 transfer B [back]           send the current ticket to service B (at the back with back)
   3 transfer @2 [B]             send it to counter 2 (in service B)
   cancel A012                   take a waiting ticket out of the queue
+  stats [today|2026-11|2026-11-01..2026-11-23]   figures per service, counter and teller
   reload                        read the configuration file again (also: kill -HUP)
+  export                        write the statistics onto the USB stick again
   status | help | quit"""
 
 Event = ButtonPressed | CounterKey | BackOffice
@@ -36,8 +40,10 @@ def parse(line: str, at: float) -> Event:
     head, rest = words[0], words[1:]
     if len(head) == 1 and head.isalpha() and rest in ([], ["vip"]):
         return ButtonPressed(head.upper(), at, vip=bool(rest))
-    if head in ("status", "reload", "quit") and not rest:
+    if head in ("status", "reload", "export", "quit") and not rest:
         return BackOffice(head, at)
+    if head == "stats" and len(rest) <= 1:
+        return BackOffice("stats", at, {"days": rest[0] if rest else "today"})
     if head == "cancel" and len(rest) == 1:
         return BackOffice("cancel", at, {"label": rest[0].upper()})
     if not head.isdigit() or not rest:
@@ -92,6 +98,27 @@ class Console:
 
     def report(self, text: str) -> None:
         print(f"[office] {text}", file=self.out)
+
+    def report_statistics(self, first: str, last: str, tables: dict[str, dict],
+                          estimates: dict[str, float | None]) -> None:
+        def minutes(seconds: float | None) -> str:
+            return "-" if seconds is None else f"{seconds / 60:.1f}"
+
+        lines = [f"{first} .. {last}   (times in minutes; ratings: very satisfied / satisfied"
+                 " / dissatisfied)",
+                 f"  {'':<10}{'issued':>7}{'served':>7}{'waiting':>8}{'no-show':>8}"
+                 f"{'moved':>6}{'wait avg':>9}{'max':>6}{'handling':>9}{'max':>6}  ratings"]
+        for by, rows in tables.items():
+            for key, f in sorted(rows.items(), key=lambda item: str(item[0])):
+                lines.append(
+                    f"  {by[0]}:{str(key):<8}{f.issued:>7}{f.served:>7}{f.waiting:>8}"
+                    f"{f.no_shows:>8}{f.transferred:>6}{minutes(f.average_wait):>9}"
+                    f"{minutes(f.longest_wait):>6}{minutes(f.average_handling):>9}"
+                    f"{minutes(f.longest_handling):>6}  {'/'.join(map(str, f.ratings))}")
+        lines.append("  a new ticket now would wait about: " + ", ".join(
+            f"{prefix} {minutes(wait)}" if wait is not None else f"{prefix} (no counter open)"
+            for prefix, wait in estimates.items()))
+        self.report("\n".join(lines))
 
     def report_status(self, status: HallStatus, health: dict[str, str]) -> None:
         waiting = "  ".join(f"{prefix}:{n}" for prefix, n in status.waiting.items())

@@ -33,9 +33,12 @@ SIMPLE_KEYS = ("call", "recall", "start", "skip", "finish", "pause", "resume", "
 
 def counter_key(counter: int, key: str, args: list[str], at: float) -> CounterKey:
     """A teller's key with its words: `login T01 1111`, `transfer B [back]`,
-    `transfer @2 [B]`, or a key alone. Raises ValueError naming what cannot be read."""
+    `transfer @2 [B]`, a customer's `rate 1` (to 3), or a key alone. Raises ValueError naming
+    what cannot be read."""
     if key in SIMPLE_KEYS and not args:
         return CounterKey(counter, key, at)
+    if key == "rate" and args in (["1"], ["2"], ["3"]):
+        return CounterKey(counter, key, at, {"rating": int(args[0])})
     if key == "login" and len(args) == 2:
         return CounterKey(counter, key, at, {"teller": args[0], "pin": args[1]})
     if key == "transfer" and args:

@@ -21,7 +21,8 @@ from drivers.events import BackOffice, CounterKey, counter_key
 log = logging.getLogger(__name__)
 
 KEY_CODES = {1: "call", 2: "recall", 3: "start", 4: "skip", 5: "finish", 6: "transfer",
-             7: "pause", 8: "resume", 9: "login", 10: "logout"}
+             7: "pause", 8: "resume", 9: "login", 10: "logout",
+             11: "rate 1", 12: "rate 2", 13: "rate 3"}   # the customer's evaluation keys
 STATUS_REGISTERS = 14
 DISPLAY_CHARACTERS = 32
 OFFLINE_POLL_EVERY = 20   # cycles between polls of an offline keypad
@@ -156,7 +157,8 @@ class KeypadBus:
         try:
             if key is None:
                 raise ValueError(f"unknown key code {code}")
-            return counter_key(keypad.address, key, argument.split(), at)
+            key, *words = key.split()
+            return counter_key(keypad.address, key, words + argument.split(), at)
         except ValueError as exc:
             log.error("keypad %d: %s", keypad.address, exc)
             self.show(keypad.address, "KEY NOT UNDERSTOOD", alarm=True)

@@ -83,8 +83,11 @@ class UsbSticks(_Poller):
                 self.post(UsbInserted(str(self.mount_dir), self.clock()))
 
     @contextmanager
-    def writable(self) -> Iterator[Path]:
-        """The stick remounted read-write for an export; flushed and read-only again after."""
+    def writable(self, path: Path) -> Iterator[Path]:
+        """The stick at `path` (the mount folder) remounted read-write for an export; flushed
+        and read-only again after."""
+        if self.device is None or path != self.mount_dir:
+            raise OSError(f"no USB stick mounted at {path}")
         if not self._command("mount", "-o", "remount,rw", str(self.mount_dir)):
             raise OSError(f"cannot write to the USB stick at {self.mount_dir}")
         try:
@@ -118,8 +121,8 @@ class SimUsbSticks(_Poller):
         self.present = now
 
     @contextmanager
-    def writable(self) -> Iterator[Path]:
-        """The stick plugged in last (a folder is always writable)."""
-        if not self.present:
-            raise OSError(f"no USB stick in {self.root}")
-        yield max(self.present, key=lambda p: p.stat().st_mtime)
+    def writable(self, path: Path) -> Iterator[Path]:
+        """A folder stick needs no remounting."""
+        if not path.is_dir():
+            raise OSError(f"no USB stick at {path}")
+        yield path

@@ -15,7 +15,7 @@ from pathlib import Path  # noqa: E402
 from config import DEFAULT, ConfigError, load_or_keep  # noqa: E402
 from drivers import build  # noqa: E402
 from drivers.events import BackOffice  # noqa: E402
-from firmware.main import Appliance, Inbox  # noqa: E402
+from firmware.main import Appliance, Inbox, Paths  # noqa: E402
 from queue_core import Hall  # noqa: E402
 from queue_core.recovery import open_or_recover  # noqa: E402
 
@@ -25,8 +25,10 @@ log = logging.getLogger("boot")
 def arguments(argv: list[str] | None) -> argparse.Namespace:
     env = os.environ.get
     parser = argparse.ArgumentParser(prog="queue-appliance", description=__doc__)
-    parser.add_argument("--config", type=Path, default=Path(env("QMS_CONFIG", DEFAULT)),
-                        help="hall configuration file (env QMS_CONFIG; default: the shipped one)")
+    parser.add_argument("--config", type=Path, default=env("QMS_CONFIG"),
+                        help="hall configuration file (env QMS_CONFIG; default: config.toml in"
+                             " the data directory, installed from a USB stick, else the shipped"
+                             " one)")
     parser.add_argument("--data-dir", type=Path, default=Path(env("QMS_DATA_DIR", "var")),
                         help="writable directory for the database, tickets and the last valid"
                              " configuration (env QMS_DATA_DIR; default: ./var)")
@@ -61,12 +63,16 @@ def main(argv: list[str] | None = None) -> int:
         timings[name] = now - mark
         mark = now
 
-    last_valid = args.data_dir / "last-valid-config.toml"
+    installed = args.data_dir / "config.toml"
+    paths = Paths(config=Path(args.config) if args.config else
+                  installed if installed.exists() else DEFAULT,
+                  last_valid=args.data_dir / "last-valid-config.toml", data=args.data_dir)
+    last_valid = paths.last_valid
     database = args.data_dir / "queue.db"
     if last_valid.exists() and not database.exists():
         log.critical("%s is missing: starting an empty database", database)
     try:
-        config = load_or_keep(args.config, last_valid)
+        config = load_or_keep(paths.config, last_valid)
     except ConfigError as exc:
         log.critical("boot failed: %s", exc)
         return 2
@@ -82,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     inbox = Inbox()
     devices = build(config.hardware, [s.prefix for s in config.hall.services], args.hardware,
                     args.data_dir, inbox.post, time.time, sys.stdout)
-    appliance = Appliance(hall, devices, inbox, config, notes=[recovery] if recovery else [],
-                          config_files=(args.config, last_valid))
+    appliance = Appliance(hall, devices, inbox, config, paths,
+                          notes=[recovery] if recovery else [])
     stage("drivers")
     log.info("ready in %.3f s from process start (%s)", sum(timings.values()),
              ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in timings.items()))

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,10 +23,11 @@ from drivers.events import (BackOffice, ButtonPressed, CounterKey, PrinterReport
                             UsbRemoved)
 from drivers.printer import PRINTABLE
 from firmware.notify import notify, watchdog_interval
+from firmware.stick import export, install, read_configuration, write_report
 from media.speech import call_announcement
 from media.ticket import ticket_layout
 from media.wall import wall_lines
-from queue_core import Hall, QueueError, Ticket
+from queue_core import Hall, QueueError, Ticket, statistics
 from queue_core.model import State
 from queue_core.recovery import check, mark_damaged
 
@@ -33,7 +36,7 @@ log = logging.getLogger(__name__)
 KEY_OPERATIONS = {
     "login": Hall.login, "logout": Hall.logout, "pause": Hall.pause, "resume": Hall.resume,
     "call": Hall.call_next, "recall": Hall.recall, "start": Hall.start, "skip": Hall.skip,
-    "finish": Hall.finish, "transfer": Hall.transfer,
+    "finish": Hall.finish, "transfer": Hall.transfer, "rate": Hall.rate,
 }
 NOTICE_SECONDS = 60
 
@@ -67,6 +70,16 @@ class Inbox:
             log.info("dropped %r after shutdown", event)
 
 
+@dataclass
+class Paths:
+    """The files the appliance keeps: the configuration it runs on (a stick may replace it),
+    that file's last valid copy, and the data directory."""
+
+    config: Path
+    last_valid: Path
+    data: Path
+
+
 class Appliance:
     """Applies events to `hall` in arrival order and drives `devices`.
 
@@ -74,17 +87,17 @@ class Appliance:
 
         inbox = Inbox()
         devices = drivers.build(hardware, services, "auto", data_dir, inbox.post, time.time, out)
-        await Appliance(hall, devices, inbox, config).run()   # until stop() or quit
+        await Appliance(hall, devices, inbox, config, paths).run()   # until stop() or quit
     """
 
     def __init__(self, hall: Hall, devices: Devices, inbox: Inbox, config: ApplianceConfig,
-                 clock: Callable[[], float] = time.time, notes: list[str] = (),
-                 config_files: tuple[Path, Path] | None = None):
+                 paths: Paths, clock: Callable[[], float] = time.time, notes: list[str] = ()):
         self.hall, self.devices, self.inbox = hall, devices, inbox
-        self.config, self.clock = config, clock
-        self.config_files = config_files   # (the file to reload, its last valid copy)
+        self.config, self.paths, self.clock = config, paths, clock
         self.notes = list(notes)   # for the back office at start (a recovered database)
         self._printing: dict[str, str] = {}   # ticket label -> service, until its report
+        self._stick: Path | None = None       # the USB stick plugged in
+        self._stick_work: asyncio.Task | None = None
 
     def stop(self) -> None:
         self.inbox.post(None)
@@ -110,8 +123,10 @@ class Appliance:
         for task in tasks:
             task.cancel()
         # Let tickets already taken finish printing, and hear how they went; nothing else
-        # that arrived after the stop is applied.
+        # that arrived after the stop is applied. A stick being written gets its folder done.
         await asyncio.to_thread(self.devices.printer.wait_idle)
+        if self._stick_work is not None:
+            await asyncio.wait([self._stick_work], timeout=15)
         while not self.inbox.queue.empty():
             if isinstance(event := self.inbox.queue.get_nowait(), PrinterReport):
                 self.handle(event)
@@ -227,13 +242,20 @@ class Appliance:
                     call_announcement(result.label, event.counter,
                                       self.config.hardware.audio.languages))
             self.devices.display.show(wall_lines(self.hall.status(event.at).last_calls))
-        self._show_keypad(event.counter, event.at)
+        if event.key == "rate":
+            self.devices.keypads.show(event.counter, "THANK YOU")
+        else:
+            self._show_keypad(event.counter, event.at)
 
     def _back_office(self, event: BackOffice) -> None:
         if event.command == "status":
             self.devices.office.report_status(self.hall.status(event.at), self.devices.health())
+        elif event.command == "stats":
+            self._stats(event.params["days"], event.at)
         elif event.command == "reload":
             self._reload(event.at)
+        elif event.command == "export":
+            self._use_stick(event.at, install=False)
         elif event.command == "refresh_keypad":
             self._show_keypad(event.params["counter"], event.at)
         elif event.command == "cancel":
@@ -242,38 +264,107 @@ class Appliance:
         else:
             log.error("unknown back-office command %r", event.command)
 
+    def _stats(self, days: str, now: float) -> None:
+        try:
+            first, last = statistics.day_range(days, now)
+        except ValueError as exc:
+            self.devices.office.report(f"stats: cannot read the days {days!r}: {exc}")
+            return
+        db, config = self.hall.db, self.hall.config
+        self.devices.office.report_statistics(
+            first, last, statistics.figures(db, first, last),
+            {s.prefix: statistics.estimated_wait(db, config, s.prefix, now)
+             for s in config.services})
+
     def _reload(self, now: float) -> None:
         """Apply the configuration file again, if it is valid and orphans nothing."""
-        path, last_valid = self.config_files
         try:
-            new = load_config(path)
-            status = self.hall.status(now)
-            for prefix, waiting in status.waiting.items():
-                if waiting and new.hall.service(prefix) is None:
-                    raise ConfigError(f"{path}: service {prefix} is gone but {waiting} wait for it")
-            for counter in status.counters:
-                if counter.teller and new.hall.counter(counter.number) is None:
-                    raise ConfigError(f"{path}: counter {counter.number} is gone but"
-                                      f" {counter.teller} is logged in there")
+            new = load_config(self.paths.config)
+            self._check_orphans(new, now)
         except ConfigError as exc:
-            log.error("reload refused, nothing changed: %s", exc)
-            self.devices.office.report(f"reload refused: {exc}")
+            self._refuse(f"reload refused, nothing changed: {exc}", now)
             return
-        remember(path, last_valid)
+        self._apply(new, now)
+        self.devices.office.report("configuration reloaded")
+
+    def _check_orphans(self, new: ApplianceConfig, now: float) -> None:
+        """A configuration may not remove a service people wait for, nor a counter a teller is
+        logged in at: it is refused until they are served or logged out."""
+        status = self.hall.status(now)
+        for prefix, waiting in status.waiting.items():
+            if waiting and new.hall.service(prefix) is None:
+                raise ConfigError(f"service {prefix} is gone but {waiting} wait for it")
+        for counter in status.counters:
+            if counter.teller and new.hall.counter(counter.number) is None:
+                raise ConfigError(f"counter {counter.number} is gone but {counter.teller} is"
+                                  " logged in there")
+
+    def _apply(self, new: ApplianceConfig, now: float) -> None:
+        remember(self.paths.config, self.paths.last_valid)
         if new.hardware != self.config.hardware:
-            log.warning("reload: the [hardware] changes take effect at the next start")
+            log.warning("the [hardware] changes take effect at the next start")
         self.config, self.hall.config = new, new.hall
         self._update_leds(now)
-        log.info("configuration reloaded from %s", path)
-        self.devices.office.report("configuration reloaded")
+        log.info("configuration from %s applied", self.paths.config)
+
+    def _refuse(self, text: str, now: float) -> None:
+        log.error(text)
+        self.devices.office.report(text)
+        self.devices.display.notice(text, now + NOTICE_SECONDS)
 
     def _usb(self, event: UsbInserted | UsbRemoved) -> None:
         inserted = isinstance(event, UsbInserted)
         log.info("usb stick %s: %s", "inserted" if inserted else "removed", event.path)
         self.devices.office.report(f"USB stick {'at' if inserted else 'removed from'} "
                                    f"{event.path}")
+        self._stick = Path(event.path) if inserted else None
         if inserted:
             self.devices.display.notice("USB", event.at + 5)
+            self._use_stick(event.at, install=True)
+
+    def _use_stick(self, now: float, install: bool) -> None:
+        if self._stick is None:
+            self.devices.office.report("export: no USB stick")
+        elif self._stick_work is not None and not self._stick_work.done():
+            self.devices.office.report("the USB stick is busy")
+        else:
+            self._stick_work = asyncio.create_task(self._stick_session(self._stick, now, install))
+
+    async def _stick_session(self, stick: Path, now: float, install: bool) -> None:
+        """Install the stick's configuration (if it brings one), write the import report
+        and the statistics onto it, then say it can be removed. Runs off the loop."""
+        report = await self._import(stick, now) if install else None
+        database = Path(self.hall.db.execute("PRAGMA database_list").fetchone()[2])
+
+        def write() -> Path:
+            with self.devices.usb.writable(stick) as root:
+                if report:
+                    write_report(root, report)
+                return export(database, root, now, lambda name: log.info("exported %s", name))
+        try:
+            folder = await asyncio.to_thread(write)
+        except (OSError, sqlite3.Error) as exc:
+            self._refuse(f"USB export failed, the stick may be full, read-only or pulled out:"
+                         f" {exc}", self.clock())
+            return
+        log.info("statistics exported to %s", folder)
+        self.devices.office.report(f"statistics exported to {folder}; the stick can be removed")
+        self.devices.display.notice("USB OK 可拔出", self.clock() + 10)
+
+    async def _import(self, stick: Path, now: float) -> str | None:
+        """The stick's configuration, checked then installed; returns what happened."""
+        try:
+            new = await asyncio.to_thread(read_configuration, stick)
+            if new is None:
+                return None
+            self._check_orphans(new, now)
+            self.paths.config = await asyncio.to_thread(install, stick, self.paths.data)
+        except (ConfigError, OSError) as exc:
+            self._refuse(f"USB configuration refused, nothing changed: {exc}", now)
+            return f"REFUSED, nothing changed: {exc}"
+        self._apply(new, now)
+        self.devices.office.report("configuration installed from the USB stick")
+        return "installed"
 
     def _show_keypad(self, counter: int, now: float) -> None:
         """The keypad's display and LEDs: the counter's ticket and how many wait for it."""

@@ -49,6 +49,12 @@ class WrongState(QueueError):
     display = "NOT ALLOWED"
 
 
+class NothingToRate(QueueError):
+    """No visit finished at this counter within the rating window, or it is rated already."""
+
+    display = "NOTHING TO RATE"
+
+
 class StorageError(QueueError, RuntimeError):
     """The database failed its check at open, or was written by a newer firmware."""
 

@@ -18,6 +18,7 @@ from queue_core.model import (OPEN_AT_COUNTER, CounterStatus, HallConfig, HallSt
 from queue_core.storage import transaction
 
 LAST_CALLS = 8
+RATINGS = {1: "very satisfied", 2: "satisfied", 3: "dissatisfied"}
 
 
 def business_day(now: float) -> str:
@@ -227,6 +228,32 @@ class Hall:
             detail = f"to {service}" + (f" at counter {to_counter}" if to_counter else "")
             self._log(now, "transfer", ticket.id, counter=counter, teller=teller, detail=detail)
             return self._ticket(new_id)
+
+    # -- customer evaluation -----------------------------------------------------------------
+
+    def rate(self, counter: int, now: float, rating: int) -> Ticket:
+        """The customer at `counter` rates the visit finished there within the last
+        `rating_window` seconds (1 very satisfied, 2 satisfied, 3 dissatisfied); each once."""
+        self._counter(counter)
+        window = self.config.rating_window
+        if rating not in RATINGS:
+            raise errors.NothingToRate(f"counter {counter}: no rating {rating!r}")
+        row = self.db.execute(
+            "SELECT t.*, r.rating FROM tickets t LEFT JOIN ratings r ON r.ticket_id = t.id"
+            " WHERE t.counter = ? AND t.state = 'done' AND t.finished_at >= ?"
+            " ORDER BY t.finished_at DESC LIMIT 1", (counter, now - window)).fetchone()
+        if row is None:
+            raise errors.NothingToRate(f"counter {counter}: no visit finished in the last"
+                                       f" {window:.0f} s")
+        if row["rating"] is not None:
+            raise errors.NothingToRate(f"counter {counter}: {row['label']} is rated already")
+        with transaction(self.db):
+            self.db.execute("INSERT INTO ratings (ticket_id, rating, at, counter, teller)"
+                            " VALUES (?, ?, ?, ?, ?)",
+                            (row["id"], rating, now, counter, row["teller"]))
+            self._log(now, "rate", row["id"], service=row["service"], counter=counter,
+                      teller=row["teller"], detail=RATINGS[rating])
+        return self._ticket(row["id"])
 
     # -- exactly once -------------------------------------------------------------------------
 

@@ -58,6 +58,7 @@ class HallConfig:
     counters: tuple[Counter, ...]
     tellers: tuple[Teller, ...]
     max_recalls: int = 2
+    rating_window: float = 60.0   # seconds after a finish in which the customer can rate it
 
     def service(self, prefix: str) -> Service | None:
         return next((s for s in self.services if s.prefix == prefix), None)

@@ -71,6 +71,17 @@ MIGRATIONS: tuple[str, ...] = (
         at REAL NOT NULL
     );
     """,
+    """
+    -- A customer's rating of a finished visit: 1 very satisfied, 2 satisfied, 3 dissatisfied.
+    CREATE TABLE ratings (
+        ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id),
+        rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 3),
+        at REAL NOT NULL,
+        counter INTEGER NOT NULL,
+        teller TEXT
+    );
+    CREATE INDEX ratings_at ON ratings(at);
+    """,
 )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from config import DEFAULT, load_config
 from conftest import at
 from drivers import Devices, build
-from firmware.main import Appliance, Inbox
+from firmware.main import Appliance, Inbox, Paths
 from queue_core import Hall, open_database
 
 
@@ -47,7 +47,8 @@ def wire(data_dir: Path, clock=time.time, config_path: Path = DEFAULT) -> tuple[
     devices = build(config.hardware, [s.prefix for s in config.hall.services], "sim", data_dir,
                     inbox.post, clock, out)
     hall = Hall(open_database(data_dir / "queue.db"), config.hall)
-    appliance = Appliance(hall, devices, inbox, config, clock)
+    paths = Paths(config_path, data_dir / "last-valid-config.toml", data_dir)
+    appliance = Appliance(hall, devices, inbox, config, paths, clock)
     return appliance, Day(hall, devices, out)
 
 

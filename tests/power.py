@@ -75,7 +75,8 @@ class PowerCuts:
             elif roll < 0.98:
                 lines.append(f"{counter} " + self.rng.choice(
                     ["call", "call", "call", "finish", "recall", "start", "skip",
-                     "transfer B", f"transfer @{self.rng.randint(1, 4)}", "transfer A back"]))
+                     "transfer B", f"transfer @{self.rng.randint(1, 4)}", "transfer A back",
+                     f"rate {self.rng.randint(1, 3)}"]))
             else:
                 self.config.write_text(self.rng.choice(VARIANTS))
                 lines.append("reload")
@@ -152,9 +153,13 @@ class PowerCuts:
         for counter, n in db.execute("SELECT counter, COUNT(*) FROM tickets WHERE state IN"
                                      " ('called', 'serving') GROUP BY counter HAVING COUNT(*) > 1"):
             self._problem(f"counter {counter} has {n} customers")
-        last_event = dict(db.execute(
-            "SELECT ticket_id, kind FROM events WHERE id IN"
-            " (SELECT MAX(id) FROM events WHERE ticket_id IS NOT NULL GROUP BY ticket_id)"))
+        last_event = dict(db.execute(   # a rating changes no state
+            "SELECT ticket_id, kind FROM events WHERE id IN (SELECT MAX(id) FROM events"
+            " WHERE ticket_id IS NOT NULL AND kind != 'rate' GROUP BY ticket_id)"))
+        for label, n in db.execute("SELECT t.label, COUNT(*) FROM ratings r JOIN tickets t"
+                                   " ON t.id = r.ticket_id WHERE t.state != 'done'"
+                                   " GROUP BY r.ticket_id"):
+            self._problem(f"{label} is rated but not done")
         for ticket_id, label, state, previous in db.execute(
                 "SELECT id, label, state, previous_id FROM tickets"):
             expected = STATE_AFTER[last_event[ticket_id]] if ticket_id in last_event else \

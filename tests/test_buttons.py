@@ -7,9 +7,9 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from config import DEFAULT, ConfigError, load_config
-from config.hardware import ButtonsConfig
+from config.hardware import ButtonsConfig, EvaluationKeys
 from conftest import at
-from drivers.buttons import TicketButtons
+from drivers.buttons import EvaluationButtons, TicketButtons
 from drivers.events import ButtonPressed
 from hallday import wire
 
@@ -109,3 +109,26 @@ def test_a_press_while_the_printer_is_out_of_paper(tmp_path):
     assert hand.buttons.states == {"A": "fault", "B": "fault"}
     assert day.devices.display.visible()[0].startswith("A001 ")
     day.devices.close()
+
+
+def test_evaluation_keys_rate_the_visit_at_their_counter():
+    pins, posted, now = MockFactory(), [], [at(9)]
+    keys = EvaluationButtons((EvaluationKeys(3, (16, 20, 21)),), posted.append, lambda: now[0],
+                             pin_factory=pins)
+    pins.pin(20).drive_low()
+    pins.pin(20).drive_high()
+    pins.pin(16).drive_low()   # a second key within the second: bounce or a hand sliding
+    now[0] += 5
+    pins.pin(21).drive_low()
+    assert [(e.counter, e.key, e.params) for e in posted] == \
+        [(3, "rate", {"rating": 2}), (3, "rate", {"rating": 3})]
+    keys.close()
+
+
+def test_evaluation_keys_share_no_pin_with_buttons(tmp_path):
+    config = tmp_path / "hall.toml"
+    config.write_text(DEFAULT.read_text() + "\n[[hardware.evaluation]]\ncounter = 2\n"
+                      "pins = [16, 20, 27]\n")
+    with pytest.raises(ConfigError, match="GPIO27 is used by both button B and evaluation key 3"
+                                          " of counter 2"):
+        load_config(config)

@@ -89,6 +89,22 @@ def test_a_teller_session_at_a_keypad(tmp_path):
     assert day.devices.audio.spoken.count("Ticket C001, please go to counter 4") == 2
 
 
+def test_the_customer_rates_at_the_keypad_once(tmp_path):
+    async def script(app, day, keypads, line, bus):
+        app.inbox.post(ButtonPressed("A", time.time()))
+        keypad = keypads[1]
+        for key, argument in (("login", "T01 1111"), ("call", ""), ("finish", "")):
+            keypad.press(key, argument)
+        await wait_for(lambda: keypad.display.startswith("NO TICKET"))
+        keypad.press("rate 2")
+        await wait_for(lambda: keypad.display == "THANK YOU")
+        keypad.press("rate 1")
+        await wait_for(lambda: keypad.display == "NOTHING TO RATE")
+
+    day = hall_on_a_line(tmp_path, script, addresses=(1,))
+    assert [r[0] for r in day.hall.db.execute("SELECT rating FROM ratings")] == [2]
+
+
 def test_a_refused_key_shows_why_and_beeps(tmp_path):
     async def script(app, day, keypads, line, bus):
         keypads[2].press("call")

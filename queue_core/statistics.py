@@ -1,0 +1,170 @@
+"""Figures for the back office and the reports, read from the ticket visits and ratings.
+
+A visit row carries the times of its events (issued, queued, called, started, finished), so
+the figures come from one indexed read of the days asked for. Waiting runs from the ticket's
+place in the queue to its first call: its issue time, or for a transferred ticket the moment
+it joined its new queue (its issue time again when it kept its place). Handling runs from
+start to finish.
+"""
+
+from __future__ import annotations
+
+import calendar
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+
+from queue_core.hall import business_day
+from queue_core.model import HallConfig
+
+GROUPS = ("service", "counter", "teller")
+RECENT = 10               # finished visits the estimate averages over
+DEFAULT_HANDLING = 300.0  # seconds assumed before a service has any history
+
+
+@dataclass(frozen=True)
+class Figures:
+    issued: int          # tickets printed for this service (0 for counters and tellers)
+    served: int
+    waiting: int         # still waiting (on the last day of the range)
+    no_shows: int
+    transferred: int
+    average_wait: float | None      # seconds
+    longest_wait: float | None
+    average_handling: float | None
+    longest_handling: float | None
+    ratings: tuple[int, int, int]   # very satisfied, satisfied, dissatisfied
+
+
+def figures(db: sqlite3.Connection, first: str, last: str) -> dict[str, dict]:
+    """Figures per service, per counter and per teller over the days `first`..`last` (ISO):
+    {"service": {"A": Figures, …}, "counter": {1: …}, "teller": {"T01": …}}."""
+    totals = _fold(_partials(db, first, last, daily=False))
+    return {by: {key: _figures(by, t) for (_, key), t in groups.items()}
+            for by, groups in totals.items()}
+
+
+def daily(db: sqlite3.Connection, first: str, last: str) -> dict[str, list]:
+    """Per service, counter and teller, (day, key, Figures) for each day of `first`..`last`."""
+    totals = _fold(_partials(db, first, last, daily=True))
+    return {by: [(day, key, _figures(by, t)) for (day, key), t in sorted(
+        groups.items(), key=lambda item: (item[0][0], str(item[0][1])))]
+        for by, groups in totals.items()}
+
+
+# One read of the range, grouped by service, counter and teller together; the three views are
+# sums of those groups (averages are carried as sums and counts).
+_SUMS = ("issued", "served", "waiting", "no_shows", "transferred", "wait_sum", "wait_count",
+         "handling_sum", "handling_count", "rated_1", "rated_2", "rated_3")
+_MAXES = ("longest_wait", "longest_handling")
+
+
+def _partials(db: sqlite3.Connection, first: str, last: str, daily: bool):
+    day = "t.day" if daily else "?"   # per day, or the range's last day (for "waiting now")
+    handling = "CASE WHEN t.state = 'done' THEN t.finished_at - t.started_at END"
+    return db.execute(
+        f"SELECT {day}, t.service, t.counter, t.teller,"
+        f" SUM(t.previous_id IS NULL), SUM(t.state = 'done'),"
+        f" SUM(t.state = 'waiting' AND t.day = {day}), SUM(t.state = 'no_show'),"
+        f" SUM(t.state = 'transferred'), SUM(t.called_at - t.queued_at), COUNT(t.called_at),"
+        f" SUM({handling}), COUNT({handling}),"
+        f" SUM(r.rating = 1), SUM(r.rating = 2), SUM(r.rating = 3),"
+        f" MAX(t.called_at - t.queued_at), MAX({handling})"
+        f" FROM tickets t LEFT JOIN ratings r ON r.ticket_id = t.id"
+        f" WHERE t.day BETWEEN ? AND ? GROUP BY {'t.day, ' if daily else ''}2, 3, 4",
+        (() if daily else (last, last)) + (first, last))
+
+
+def _fold(rows) -> dict[str, dict]:
+    totals: dict[str, dict] = {by: {} for by in GROUPS}
+    for day, service, counter, teller, *values in rows:
+        sums, maxes = values[:len(_SUMS)], values[len(_SUMS):]
+        for by, key in (("service", service), ("counter", counter), ("teller", teller)):
+            if key is None:
+                continue
+            total = totals[by].setdefault((day, key), dict.fromkeys(_SUMS + _MAXES))
+            for name, value in zip(_SUMS, sums):
+                total[name] = (total[name] or 0) + (value or 0)
+            for name, value in zip(_MAXES, maxes):
+                if value is not None:
+                    total[name] = value if total[name] is None else max(total[name], value)
+    return totals
+
+
+def _figures(by: str, t: dict) -> Figures:
+    def mean(total, count):
+        return total / count if count else None
+
+    return Figures(
+        issued=t["issued"] if by == "service" else 0, served=t["served"], waiting=t["waiting"],
+        no_shows=t["no_shows"], transferred=t["transferred"],
+        average_wait=mean(t["wait_sum"], t["wait_count"]), longest_wait=t["longest_wait"],
+        average_handling=mean(t["handling_sum"], t["handling_count"]),
+        longest_handling=t["longest_handling"],
+        ratings=(t["rated_1"], t["rated_2"], t["rated_3"]))
+
+
+def hourly(db: sqlite3.Connection, first: str, last: str) -> list[tuple[int, int, int]]:
+    """(hour, tickets issued, visits finished) for each local hour of the day, over the days."""
+    days = [row[0] for row in db.execute(
+        "SELECT DISTINCT day FROM tickets WHERE day BETWEEN ? AND ?", (first, last))]
+    if not days:
+        return [(hour, 0, 0) for hour in range(24)]
+    # hours counted from each day's own local midnight: only on the day the clocks change do
+    # the hours after the change read one off
+    midnights = ", ".join("(?, ?)" for _ in days)
+    values = [v for day in days for v in (day, datetime.fromisoformat(day).timestamp())]
+    counts = {hour: [0, 0] for hour in range(24)}
+    for column, index, condition in (("issued_at", 0, "t.previous_id IS NULL"),
+                                     ("finished_at", 1, "t.state = 'done'")):
+        for hour, n in db.execute(
+                f"WITH m(day, midnight) AS (VALUES {midnights})"
+                f" SELECT MIN(23, MAX(0, CAST((t.{column} - m.midnight) / 3600 AS INTEGER))),"
+                f" COUNT(*) FROM tickets t JOIN m ON m.day = t.day"
+                f" WHERE t.day BETWEEN ? AND ? AND {condition} GROUP BY 1",
+                (*values, first, last)):
+            counts[hour][index] = n
+    return [(hour, *counts[hour]) for hour in range(24)]
+
+
+def estimated_wait(db: sqlite3.Connection, config: HallConfig, prefix: str,
+                   now: float) -> float | None:
+    """Seconds a ticket of `prefix` taken now is expected to wait, or None while no open
+    counter serves it.
+
+    The people waiting for that service, times its recent handling time (the mean of its last
+    RECENT visits finished today, else DEFAULT_HANDLING), shared by its open counters (logged
+    in, not paused). A counter that lists the service after others gives it an equal share:
+    the estimate leans optimistic when other queues are long.
+    """
+    day = business_day(now)
+    open_counters = {row[0] for row in db.execute(
+        "SELECT counter FROM counter_sessions WHERE paused = 0")}
+    serving = [c for c in config.counters if c.number in open_counters and prefix in c.services]
+    if not serving:
+        return None
+    ahead = db.execute("SELECT COUNT(*) FROM tickets WHERE day = ? AND state = 'waiting'"
+                       " AND service = ?", (day, prefix)).fetchone()[0]
+    recent = [row[0] for row in db.execute(
+        "SELECT finished_at - started_at FROM tickets WHERE day = ? AND service = ?"
+        " AND state = 'done' ORDER BY finished_at DESC LIMIT ?", (day, prefix, RECENT))]
+    handling = sum(recent) / len(recent) if recent else DEFAULT_HANDLING
+    return ahead * handling / len(serving)
+
+
+def day_range(text: str, now: float) -> tuple[str, str]:
+    """'today', 'YYYY-MM-DD', 'YYYY-MM' or 'YYYY-MM-DD..YYYY-MM-DD' as (first, last) days."""
+    if text == "today":
+        today = business_day(now)
+        return today, today
+    if ".." in text:
+        first, last = text.split("..", 1)
+    elif len(text) == 7:
+        month = datetime.strptime(text, "%Y-%m")   # raises ValueError with the reason
+        days = calendar.monthrange(month.year, month.month)[1]
+        first, last = f"{text}-01", f"{text}-{days:02d}"
+    else:
+        first = last = text
+    for day in (first, last):
+        datetime.strptime(day, "%Y-%m-%d")   # raises ValueError with the reason
+    return first, last
