@@ -100,7 +100,8 @@ class Console:
         print(f"[office] {text}", file=self.out)
 
     def report_statistics(self, first: str, last: str, tables: dict[str, dict],
-                          estimates: dict[str, float | None]) -> None:
+                          estimates: dict[str, float | None],
+                          hours: list[tuple[int, int, int]]) -> None:
         def minutes(seconds: float | None) -> str:
             return "-" if seconds is None else f"{seconds / 60:.1f}"
 
@@ -115,6 +116,9 @@ class Console:
                     f"{f.no_shows:>8}{f.transferred:>6}{minutes(f.average_wait):>9}"
                     f"{minutes(f.longest_wait):>6}{minutes(f.average_handling):>9}"
                     f"{minutes(f.longest_handling):>6}  {'/'.join(map(str, f.ratings))}")
+        lines.append("  issued / finished by hour: " + "  ".join(
+            f"{hour:02d}h {issued}/{finished}" for hour, issued, finished in hours
+            if issued or finished))
         lines.append("  a new ticket now would wait about: " + ", ".join(
             f"{prefix} {minutes(wait)}" if wait is not None else f"{prefix} (no counter open)"
             for prefix, wait in estimates.items()))

@@ -274,7 +274,7 @@ class Appliance:
         self.devices.office.report_statistics(
             first, last, statistics.figures(db, first, last),
             {s.prefix: statistics.estimated_wait(db, config, s.prefix, now)
-             for s in config.services})
+             for s in config.services}, statistics.hourly(db, first, last))
 
     def _reload(self, now: float) -> None:
         """Apply the configuration file again, if it is valid and orphans nothing."""

@@ -64,7 +64,8 @@ def write_report(stick: Path, text: str) -> None:
 def export(database: Path, stick: Path, now: float,
            progress: Callable[[str], None] = lambda name: None) -> Path:
     """Everything the back office needs, into <stick>/queue-export/<date-time>/: the tables as
-    CSV, a daily summary per service, counter and teller, and a copy of the database. Written
+    CSV, a daily summary per service, counter and teller, the tickets issued and finished in
+    each hour of the day over all days, and a copy of the database. Written
     into a .partial folder, synced, then renamed: a folder without .partial is complete."""
     folder = stick / EXPORT_NAME / time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     partial = folder.with_name(folder.name + ".partial")
@@ -83,6 +84,9 @@ def export(database: Path, stick: Path, now: float,
                 for day, key, f in days)
         _write_csv(partial / "daily_summary.csv", SUMMARY, rows)
         progress("daily_summary.csv")
+        _write_csv(partial / "hourly.csv", ("hour", "issued", "finished"),
+                   statistics.hourly(source, first, "9999-12-31"))
+        progress("hourly.csv")
         copy = sqlite3.connect(partial / "queue.db")
         try:
             source.backup(copy)

@@ -53,7 +53,10 @@ def test_plugging_in_exports_the_statistics(tmp_path):
     app, day = run_with_stick(tmp_path, stick)
     [folder] = (stick / "queue-export").iterdir()
     assert sorted(p.name for p in folder.iterdir()) == [
-        "daily_summary.csv", "events.csv", "queue.db", "ratings.csv", "tickets.csv"]
+        "daily_summary.csv", "events.csv", "hourly.csv", "queue.db", "ratings.csv",
+        "tickets.csv"]
+    hours = list(csv.DictReader(open(folder / "hourly.csv")))
+    assert (hours[9]["issued"], hours[9]["finished"]) == ("4", "1")
     tickets = list(csv.DictReader(open(folder / "tickets.csv")))
     assert [t["label"] for t in tickets] == ["A001", "A002", "B001", "C001"]
     summary = list(csv.DictReader(open(folder / "daily_summary.csv")))
