@@ -147,12 +147,17 @@ def test_bad_crc_answers_are_counted_and_survived(tmp_path):
     assert day.hall.status(time.time()).counters[2].teller == "T03"
 
 
+async def open_counter_1(app, keypads, tickets):
+    """`tickets` customers for A, and teller T01 logged in at keypad 1."""
+    for _ in range(tickets):
+        app.inbox.post(ButtonPressed("A", time.time()))
+    keypads[1].press("login", "T01 1111")
+    await wait_for(lambda: keypads[1].display.startswith("NO TICKET"))
+
+
 def test_random_bytes_on_the_line(tmp_path):
     async def script(app, day, keypads, line, bus):
-        for _ in range(5):
-            app.inbox.post(ButtonPressed("A", time.time()))
-        keypads[1].press("login", "T01 1111")
-        await wait_for(lambda: keypads[1].display.startswith("NO TICKET"))
+        await open_counter_1(app, keypads, tickets=5)
         for n in range(3):
             line.garbage = bytes([0x01, 0x03, 0xFF, 0x00, 0x55, 0xAA, n])
             keypads[1].press("call")
@@ -166,10 +171,7 @@ def lost_once(where):
     """A call whose exchange loses one frame at `where`: applied once all the same."""
     def test(tmp_path):
         async def script(app, day, keypads, line, bus):
-            for _ in range(3):
-                app.inbox.post(ButtonPressed("A", time.time()))
-            keypads[1].press("login", "T01 1111")
-            await wait_for(lambda: keypads[1].display.startswith("NO TICKET"))
+            await open_counter_1(app, keypads, tickets=3)
             table, key = where
             getattr(line, table)[key] = 1
             keypads[1].press("call")
