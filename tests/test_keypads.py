@@ -62,8 +62,8 @@ def test_a_teller_session_at_a_keypad(tmp_path):
         keypad.press("login", "T04 4444")
         await wait_for(lambda: keypad.display == "NO TICKET  3 WAITING")
         keypad.press("call")
-        await wait_for(lambda: keypad.display == "C001 CALLED  2 WAITING")
-        assert keypad.leds == [True, False]
+        await wait_for(lambda: keypad.display == "C001 CALLED  2 WAITING"
+                       and keypad.leds == [True, False])   # the coils follow the display
         keypad.press("recall")
         keypad.press("start")
         await wait_for(lambda: keypad.display == "C001 SERVING  2 WAITING")
@@ -74,8 +74,7 @@ def test_a_teller_session_at_a_keypad(tmp_path):
         await wait_for(lambda: keypads[1].display == "C001 CALLED  2 WAITING")
         keypads[1].press("finish")
         keypad.press("pause")
-        await wait_for(lambda: keypad.display.endswith("PAUSED"))
-        assert keypad.leds == [False, True]
+        await wait_for(lambda: keypad.display.endswith("PAUSED") and keypad.leds == [False, True])
         keypad.press("resume")
         keypad.press("logout")
         await wait_for(lambda: keypad.display.startswith("LOGGED OUT") and not keypad.queue)
