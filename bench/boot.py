@@ -53,7 +53,7 @@ def largest_imports(count: int = 8) -> None:
                             cwd=ROOT, capture_output=True, text=True)
     rows = []
     for line in result.stderr.splitlines()[1:]:
-        _, own, total, name = (part.strip() for part in re.split(r"[:|]", line, maxsplit=3))
+        _, _, total, name = (part.strip() for part in re.split(r"[:|]", line, maxsplit=3))
         rows.append((int(total), name))
     top = [r for r in rows if r[1] and not r[1].startswith(" ")]
     largest = sorted(top, reverse=True)[:count]
