@@ -73,7 +73,8 @@ def build(hardware: HardwareConfig, services: list[str], mode: str, data_dir: Pa
             else FileLink(p.device)
     else:
         link = SimLink(data_dir / "tickets", p.width, out)
-    printer = TicketPrinter(link, p.width, post, clock, p.status_interval)
+    printer = TicketPrinter(link, p.width, post, clock, p.status_interval,
+                            cache=data_dir / "cache")
 
     display = None
     if real("wall display", Path(f"/dev/spidev{d.spi_port}.{d.spi_device}"),

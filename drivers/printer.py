@@ -6,6 +6,8 @@ Printing runs on the printer's own thread; the loop hears back through PrinterRe
 from __future__ import annotations
 
 import logging
+import os
+import pickle
 from pathlib import Path
 from typing import Callable, TextIO
 
@@ -125,6 +127,21 @@ class SimLink:
         pass
 
 
+def prepare_escpos_cache(folder: Path) -> None:
+    """Give python-escpos a lasting cache of its printer database (else every process parses
+    it, ~0.3 s), first dropping a cache file a power cut left half-written: escpos writes it in
+    place, and an unreadable one makes every later import fail."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in folder.glob("*.pickle"):
+        try:
+            with open(path, "rb") as f:
+                pickle.load(f)
+        except Exception as exc:
+            log.warning("printer: dropping the damaged escpos cache %s (%s)", path, exc)
+            path.unlink()
+    os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"] = str(folder)
+
+
 class TicketPrinter(Worker):
     """Prints tickets on its own thread and reports each result and each status change.
 
@@ -135,8 +152,10 @@ class TicketPrinter(Worker):
     """
 
     def __init__(self, link, width: int, post: Callable[[PrinterReport], None],
-                 clock: Callable[[], float], status_interval: float = 10.0):
+                 clock: Callable[[], float], status_interval: float = 10.0,
+                 cache: Path | None = None):
         self.link, self.width, self.post, self.clock = link, width, post, clock
+        self.cache = cache   # where python-escpos keeps its parsed printer database
         self.status = "unknown"
         super().__init__("printer", idle_interval=status_interval)
 
@@ -145,6 +164,8 @@ class TicketPrinter(Worker):
         self.link.close()
 
     def start_up(self) -> None:
+        if self.cache is not None:
+            prepare_escpos_cache(self.cache)
         import escpos.printer  # noqa: F401  (slow to load: here, not at the first ticket)
 
         self.idle()
@@ -163,6 +184,9 @@ class TicketPrinter(Worker):
                 printed = True
         except OSError as exc:
             log.error("printer: ticket %s not printed: %s", job.label, exc)
+            status = "offline"
+        except Exception:
+            log.exception("printer: ticket %s could not be made", job.label)
             status = "offline"
         finally:  # the loop hears of every ticket, printed or not
             self.status = status

@@ -41,7 +41,10 @@ class Worker:
         pass
 
     def _run(self) -> None:
-        self.start_up()
+        try:
+            self.start_up()
+        except Exception:   # the jobs still come, and each reports its own failure
+            log.exception("%s: start-up failed", self._thread.name)
         while True:
             try:
                 job = self._jobs.get(timeout=self.idle_interval)

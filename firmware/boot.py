@@ -82,9 +82,6 @@ def main(argv: list[str] | None = None) -> int:
         log.critical("database recovered: %s", recovery)
     hall = Hall(db, config.hall)
     stage("database")
-    # python-escpos re-parses its printer database in every new process unless it has a cache.
-    (args.data_dir / "cache").mkdir(exist_ok=True)
-    os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(args.data_dir / "cache"))
     inbox = Inbox()
     devices = build(config.hardware, [s.prefix for s in config.hall.services], args.hardware,
                     args.data_dir, inbox.post, time.time, sys.stdout)

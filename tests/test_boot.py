@@ -1,6 +1,7 @@
 """The appliance as a process: boot, a session typed at the console, clean shutdown."""
 
 import importlib
+import platform
 import os
 import socket
 import pkgutil
@@ -127,3 +128,13 @@ def wait_for_line(process, text):
         if text in line:
             return
     raise AssertionError(f"{text!r} never printed")
+
+
+def test_a_printer_cache_left_half_written_by_a_power_cut_is_dropped(tmp_path):
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / f"{platform.python_version()}.capabilities.pickle").write_bytes(
+        b"\x80\x04\x95")   # the first bytes of a pickle, cut off
+    process = boot(tmp_path)
+    out, err = process.communicate("A\n", timeout=30)
+    assert "dropping the damaged escpos cache" in err
+    assert "ticket A001" in out
