@@ -175,6 +175,9 @@ class Appliance:
                 self.devices.keypads.show(event.counter, exc.display, alarm=True)
             elif isinstance(event, BackOffice):
                 self.devices.office.report(f"refused: {exc}")
+        except Exception as exc:   # a full disk, a bug: its transaction rolled back; go on
+            log.exception("failed to handle %r", event)
+            self.devices.office.report(f"FAULT, nothing changed: {exc}")
         finally:
             if getattr(event, "done", None) is not None and not event.done.done():
                 event.done.set_result(None)

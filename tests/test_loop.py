@@ -7,7 +7,7 @@ from collections import Counter
 
 from conftest import at
 from drivers.escpos_stream import decode, text_lines
-from drivers.events import ButtonPressed
+from drivers.events import BackOffice, ButtonPressed, CounterKey
 from hallday import run_day, wire
 from queue_core.model import State
 
@@ -124,3 +124,18 @@ def test_a_busy_day_of_200_tickets_ends_with_every_ticket_accounted_for(tmp_path
     calls = day.hall.db.execute(
         "SELECT COUNT(*) FROM events WHERE kind IN ('call', 'recall')").fetchone()[0]
     assert len(day.devices.audio.spoken) == 2 * calls
+
+
+def test_a_fault_in_one_event_is_reported_and_the_hall_keeps_going(tmp_path, caplog):
+    app, day = wire(tmp_path)
+    app.hall.db.execute("PRAGMA query_only = 1")    # the disk refuses writes for a moment
+    app.inbox.post(ButtonPressed("A", at(9)))
+    app.inbox.post(CounterKey(1, "call", at(9, 1), {"no such": "parameter"}))   # a bug
+    app.inbox.post(BackOffice("export", at(9, 2)))  # and the loop still answers after them
+    app.stop()
+    asyncio.run(app.run())
+    day.devices.close()
+    assert "failed to handle" in caplog.text
+    assert day.printed.count("FAULT, nothing changed") == 2
+    assert "export: no USB stick" in day.printed
+    assert day.hall.tickets("2026-11-23") == []   # the write was refused
