@@ -1,8 +1,11 @@
 """Fifty power cuts at random instants: nothing acknowledged is lost or duplicated."""
 
+import pytest
+
 from power import PowerCuts
 
 
+@pytest.mark.timeout(300)   # fifty boots: about 45 s on an idle machine
 def test_fifty_power_cuts(tmp_path):
     tally = PowerCuts(tmp_path, seed=5).run(kills=50)
     print(tally.line())
