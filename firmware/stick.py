@@ -16,6 +16,7 @@ from typing import Callable
 
 from config import ApplianceConfig, load_config
 from queue_core import statistics
+from queue_core.storage import read_only
 
 CONFIG_NAME = "queue-config.toml"
 REPORT_NAME = "queue-config-report.txt"
@@ -70,7 +71,7 @@ def export(database: Path, stick: Path, now: float,
     folder = stick / EXPORT_NAME / time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     partial = folder.with_name(folder.name + ".partial")
     partial.mkdir(parents=True)
-    source = sqlite3.connect(database.resolve().as_uri() + "?mode=ro", uri=True)
+    source = read_only(database)
     try:
         for name, query in TABLES.items():
             cursor = source.execute(query)

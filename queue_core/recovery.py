@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 
 from queue_core.errors import StorageError
-from queue_core.storage import open_database, transaction
+from queue_core.storage import open_database, read_only, transaction
 
 log = logging.getLogger(__name__)
 
-TABLES = ("tickets", "counter_sessions", "events", "requests")
 CHUNK = 1000
 
 
@@ -29,7 +28,7 @@ def damage_marker(path: Path) -> Path:
 def check(path: Path) -> list[str]:
     """`PRAGMA quick_check` of the database at `path`, read-only; [] when it is sound."""
     try:
-        db = _read_only(path)
+        db = read_only(path)
         try:
             problems = [row[0] for row in db.execute("PRAGMA quick_check")]
         finally:
@@ -37,10 +36,6 @@ def check(path: Path) -> list[str]:
     except sqlite3.DatabaseError as exc:
         return [str(exc)]
     return [] if problems == ["ok"] else problems
-
-
-def _read_only(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
 
 
 def mark_damaged(path: Path, problems: list[str]) -> None:
@@ -78,15 +73,17 @@ def open_or_recover(path: Path) -> tuple[sqlite3.Connection, str | None]:
 def _salvage(damaged: Path, db: sqlite3.Connection) -> dict[str, int]:
     """Copy every readable row of `damaged` into `db`, chunk by chunk, skipping what fails."""
     try:
-        old = _read_only(damaged)
+        old = read_only(damaged)
         old.execute("SELECT name FROM sqlite_master").fetchall()
     except sqlite3.DatabaseError as exc:
         log.error("salvage: %s cannot be read at all: %s", damaged, exc)
         return {}
     saved = {}
+    tables = [row[0] for row in db.execute(   # every table of the current schema
+        "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")]
     db.execute("PRAGMA foreign_keys=OFF")   # rows may refer to rows that were lost
     try:
-        for table in TABLES:
+        for table in tables:
             if n := _copy(old, db, table):
                 saved[table] = n
     finally:
@@ -101,7 +98,8 @@ def _copy(old: sqlite3.Connection, db: sqlite3.Connection, table: str) -> int:
         highest = old.execute(f"SELECT MAX(rowid) FROM {table}").fetchone()[0] or 0
     except sqlite3.DatabaseError:
         return 0
-    columns = [c for c in columns if c in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}]
+    current = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+    columns = [c for c in columns if c in current]
     names = ", ".join(columns)
     copied = 0
     for start in range(0, highest + 1, CHUNK):

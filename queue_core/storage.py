@@ -133,6 +133,11 @@ def _statements(script: str) -> Iterator[str]:
             pending = ""
 
 
+def read_only(path: Path) -> sqlite3.Connection:
+    """A connection that can only read the database at `path` (whatever its name holds)."""
+    return sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+
+
 @contextmanager
 def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write transaction: committed (and durable) on normal exit, rolled back on any error.

@@ -104,3 +104,14 @@ def test_the_box_boots_on_a_damaged_database_and_issues_tickets(tmp_path):
     assert process.returncode == 0
     assert "database recovered" in process.stderr and "ticket A001" in process.stdout
     assert "started an empty database" in process.stdout   # told to the back office too
+
+
+def test_a_recovery_carries_every_table_over_ratings_included(db_path):
+    hall = busy(db_path, tickets=4)
+    hall.finish(1, at(10, 5))
+    hall.rate(1, at(10, 5, 10), rating=1)
+    hall.db.close()
+    mark_damaged(db_path, ["checked by hand"])
+    db, report = open_or_recover(db_path)
+    assert "1 ratings" in report and "1 requests" not in report
+    assert [tuple(r) for r in db.execute("SELECT rating FROM ratings")] == [(1,)]
