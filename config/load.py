@@ -73,7 +73,8 @@ def load_or_keep(path: str | Path, last_good: Path) -> ApplianceConfig:
 
 
 def remember(path: Path, last_good: Path) -> None:
-    """Keep a durable copy of the valid file `path` as `last_good`."""
+    """Keep a durable copy of the valid file `path` as `last_good`: written aside, synced, then
+    put in place by one rename, so that a power cut leaves the old copy or the new one."""
     text = path.read_bytes()
     if not last_good.exists() or last_good.read_bytes() != text:
         last_good.parent.mkdir(parents=True, exist_ok=True)
@@ -83,6 +84,11 @@ def remember(path: Path, last_good: Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(partial, last_good)
+        folder = os.open(last_good.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)   # the rename itself
+        finally:
+            os.close(folder)
 
 
 def _ticket(t: Table) -> TicketConfig:

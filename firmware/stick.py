@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from config import ApplianceConfig, load_config
+from config import ApplianceConfig, load_config, remember
 from queue_core import statistics
 from queue_core.storage import read_only
 
@@ -40,19 +40,16 @@ def read_configuration(stick: Path) -> ApplianceConfig | None:
 
 
 def install(stick: Path, data_dir: Path) -> Path:
-    """Copy the stick's configuration (and its clips folder, if any) into `data_dir`, each
-    replaced at once by a rename; the files they replace are kept as *.previous."""
+    """Copy the stick's configuration (and its clips folder, if any) into `data_dir`; the
+    configuration it replaces is kept as config.toml.previous, the clips as clips.previous.
+    The configuration is replaced by one rename: there is always a config.toml to boot on."""
     clips = stick / CLIPS_NAME
     if clips.is_dir():
         _replace_tree(clips, data_dir / "clips")
     target = data_dir / "config.toml"
-    partial = target.with_suffix(".part")
-    shutil.copyfile(stick / CONFIG_NAME, partial)
-    _sync(partial)
     if target.exists():
-        os.replace(target, target.with_suffix(".toml.previous"))
-    os.replace(partial, target)
-    _sync(data_dir)
+        remember(target, target.with_suffix(".toml.previous"))
+    remember(stick / CONFIG_NAME, target)
     return target
 
 

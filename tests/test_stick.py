@@ -10,7 +10,7 @@ import pytest
 from config import DEFAULT
 from conftest import at
 from drivers.events import BackOffice, ButtonPressed, CounterKey, UsbInserted, UsbRemoved
-from firmware.stick import CONFIG_NAME, REPORT_NAME, export
+from firmware.stick import CONFIG_NAME, REPORT_NAME, export, install
 from hallday import wire
 
 SHIPPED = DEFAULT.read_text()
@@ -169,3 +169,15 @@ def test_export_from_the_back_office_and_removal(tmp_path):
     asyncio.run(app2.run())
     day2.devices.close()
     assert day2.printed.count("export: no USB stick") == 2
+
+
+def test_installing_keeps_the_configuration_it_replaces(tmp_path):
+    stick, box = tmp_path / "stick", tmp_path / "box"
+    stick.mkdir()
+    box.mkdir()
+    (box / "config.toml").write_text("old")
+    (stick / CONFIG_NAME).write_text("new")
+    assert install(stick, box) == box / "config.toml"
+    assert (box / "config.toml").read_text() == "new"
+    assert (box / "config.toml.previous").read_text() == "old"
+    assert sorted(p.name for p in box.iterdir()) == ["config.toml", "config.toml.previous"]
