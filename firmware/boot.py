@@ -67,17 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     paths = Paths(config=Path(args.config) if args.config else
                   installed if installed.exists() else DEFAULT,
                   last_valid=args.data_dir / "last-valid-config.toml", data=args.data_dir)
-    last_valid = paths.last_valid
-    database = args.data_dir / "queue.db"
-    if last_valid.exists() and not database.exists():
-        log.critical("%s is missing: starting an empty database", database)
+    if paths.last_valid.exists() and not paths.database.exists():
+        log.critical("%s is missing: starting an empty database", paths.database)
     try:
-        config = load_or_keep(paths.config, last_valid)
+        config = load_or_keep(paths.config, paths.last_valid)
     except ConfigError as exc:
         log.critical("boot failed: %s", exc)
         return 2
     stage("config")
-    db, recovery = open_or_recover(database)
+    db, recovery = open_or_recover(paths.database)
     if recovery:
         log.critical("database recovered: %s", recovery)
     hall = Hall(db, config.hall)

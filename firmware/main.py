@@ -79,6 +79,10 @@ class Paths:
     last_valid: Path
     data: Path
 
+    @property
+    def database(self) -> Path:
+        return self.data / "queue.db"
+
 
 class Appliance:
     """Applies events to `hall` in arrival order and drives `devices`.
@@ -135,10 +139,9 @@ class Appliance:
     async def _check_database(self) -> None:
         """The full check, after ready and off the loop: damage is reported and marked, and
         the next boot recovers (the hall keeps working meanwhile)."""
-        path = Path(self.hall.db.execute("PRAGMA database_list").fetchone()[2])
-        problems = await asyncio.to_thread(check, path)
+        problems = await asyncio.to_thread(check, self.paths.database)
         if problems:
-            mark_damaged(path, problems)
+            mark_damaged(self.paths.database, problems)
             log.critical("database damaged (%s): recovered at the next start",
                          "; ".join(problems[:3]))
             self.devices.office.report("DATABASE DAMAGED: restart the appliance to recover it")
@@ -337,13 +340,13 @@ class Appliance:
         """Install the stick's configuration (if it brings one), write the import report
         and the statistics onto it, then say it can be removed. Runs off the loop."""
         report = await self._import(stick, now) if install else None
-        database = Path(self.hall.db.execute("PRAGMA database_list").fetchone()[2])
 
         def write() -> Path:
             with self.devices.usb.writable(stick) as root:
                 if report:
                     write_report(root, report)
-                return export(database, root, now, lambda name: log.info("exported %s", name))
+                return export(self.paths.database, root, now,
+                              lambda name: log.info("exported %s", name))
         try:
             folder = await asyncio.to_thread(write)
         except (OSError, sqlite3.Error) as exc:

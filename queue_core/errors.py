@@ -56,6 +56,6 @@ class NothingToRate(QueueError):
 
 
 class StorageError(QueueError, RuntimeError):
-    """The database failed its check at open, or was written by a newer firmware."""
+    """The database cannot be opened as one, or was written by a newer firmware."""
 
     display = "STORAGE FAULT"

@@ -66,9 +66,7 @@ class Hall:
             raise errors.UnknownService(f"no service {prefix!r}")
         day = business_day(now)
         with transaction(self.db):
-            highest = self.db.execute(
-                "SELECT MAX(number) FROM tickets WHERE day = ? AND service = ?"
-                " AND previous_id IS NULL", (day, prefix)).fetchone()[0]
+            highest = self._highest(day, prefix)
             if reason := _full(service, highest):
                 raise errors.ServiceFull(f"service {prefix}: {reason}")
             number = service.first if highest is None else highest + 1
@@ -309,9 +307,7 @@ class Hall:
     def full_services(self, now: float) -> set[str]:
         """The services that cannot issue another ticket today (range or daily cap used up)."""
         day = business_day(now)
-        return {s.prefix for s in self.config.services if _full(s, self.db.execute(
-            "SELECT MAX(number) FROM tickets WHERE day = ? AND service = ?"
-            " AND previous_id IS NULL", (day, s.prefix)).fetchone()[0])}
+        return {s.prefix for s in self.config.services if _full(s, self._highest(day, s.prefix))}
 
     def tickets(self, day: str) -> list[Ticket]:
         """Every visit of every ticket of `day`, in issue order."""
@@ -325,6 +321,11 @@ class Hall:
         if counter is None:
             raise errors.UnknownCounter(f"no counter {number}")
         return counter
+
+    def _highest(self, day: str, prefix: str) -> int | None:
+        """The last number service `prefix` issued on `day` (None before its first ticket)."""
+        return self.db.execute("SELECT MAX(number) FROM tickets WHERE day = ? AND service = ?"
+                               " AND previous_id IS NULL", (day, prefix)).fetchone()[0]
 
     def _session(self, counter: int) -> tuple[str, bool]:
         """The teller logged in at `counter`, and whether the counter is paused."""

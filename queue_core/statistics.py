@@ -79,7 +79,7 @@ def _fold(rows) -> dict[str, dict]:
     totals: dict[str, dict] = {by: {} for by in GROUPS}
     for day, service, counter, teller, *values in rows:
         sums, maxes = values[:len(_SUMS)], values[len(_SUMS):]
-        for by, key in (("service", service), ("counter", counter), ("teller", teller)):
+        for by, key in zip(GROUPS, (service, counter, teller)):
             if key is None:
                 continue
             total = totals[by].setdefault((day, key), dict.fromkeys(_SUMS + _MAXES))

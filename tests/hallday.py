@@ -46,8 +46,8 @@ def wire(data_dir: Path, clock=time.time, config_path: Path = DEFAULT) -> tuple[
     out, inbox = io.StringIO(), Inbox()
     devices = build(config.hardware, [s.prefix for s in config.hall.services], "sim", data_dir,
                     inbox.post, clock, out)
-    hall = Hall(open_database(data_dir / "queue.db"), config.hall)
     paths = Paths(config_path, data_dir / "last-valid-config.toml", data_dir)
+    hall = Hall(open_database(paths.database), config.hall)
     appliance = Appliance(hall, devices, inbox, config, paths, clock)
     return appliance, Day(hall, devices, out)
 
