@@ -1,7 +1,7 @@
 """The hall configuration: the shipped default and the reader that validates a TOML file."""
 
-from config.load import (DEFAULT, ApplianceConfig, ConfigError, load_config, load_or_keep,
-                         remember)
+from config.load import (DEFAULT, MAX_CONFIG_BYTES, ApplianceConfig, ConfigError, load_config,
+                         load_or_keep, parse_config, remember)
 
-__all__ = ["DEFAULT", "ApplianceConfig", "ConfigError", "load_config", "load_or_keep",
-           "remember"]
+__all__ = ["DEFAULT", "MAX_CONFIG_BYTES", "ApplianceConfig", "ConfigError", "load_config",
+           "load_or_keep", "parse_config", "remember"]

@@ -6,9 +6,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from config.table import ConfigError, Table
+from config.table import ConfigError, Table, shown
 
 GPIO_PINS = range(2, 28)  # BCM numbers on the 40-pin header
+# Only device files of these kinds: any other path (the queue database...) would be overwritten.
+SERIAL_PORT = re.compile(r"/dev/tty(USB|ACM|S|AMA)[0-9]+")
+PRINTER_DEVICE = re.compile(rf"/dev/usb/lp[0-9]+|{SERIAL_PORT.pattern}")
+SERIAL_FORMS = "/dev/ttyUSB<n>, /dev/ttyACM<n>, /dev/ttyS<n> or /dev/ttyAMA<n>"
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ class DisplayConfig:
 @dataclass(frozen=True)
 class AudioConfig:
     languages: tuple[str, ...] = ("zh", "en")   # order of the announcement's languages
-    clips: str = "clips"           # folder of clips (relative: in the data directory)
+    clips: str = "clips"           # folder of clips, in the data directory
     volume: float = 0.8
 
 
@@ -66,11 +70,6 @@ class KeypadsConfig:
 
 
 @dataclass(frozen=True)
-class UsbConfig:
-    mount_dir: str = "/run/queue-appliance/usb"   # where a stick is mounted (read-only)
-
-
-@dataclass(frozen=True)
 class HardwareConfig:
     buttons: ButtonsConfig = ButtonsConfig()
     printer: PrinterConfig = PrinterConfig()
@@ -78,11 +77,10 @@ class HardwareConfig:
     audio: AudioConfig = AudioConfig()
     keypads: KeypadsConfig = KeypadsConfig()
     evaluation: tuple[EvaluationKeys, ...] = ()   # (keys on the keypad bus need no setting)
-    usb: UsbConfig = UsbConfig()
 
 
 def read_hardware(root: Table, services: set[str], counters: set[int],
-                  path: Path) -> HardwareConfig:
+                  path: str | Path) -> HardwareConfig:
     hardware = root.table("hardware")
     config = HardwareConfig(
         buttons=_buttons(hardware.table("buttons"), services),
@@ -90,8 +88,7 @@ def read_hardware(root: Table, services: set[str], counters: set[int],
         display=_display(hardware.table("display")),
         audio=_audio(hardware.table("audio")),
         keypads=_keypads(hardware.table("keypads"), counters),
-        evaluation=tuple(_evaluation(t, counters) for t in hardware.tables("evaluation")),
-        usb=_usb(hardware.table("usb")))
+        evaluation=tuple(_evaluation(t, counters) for t in hardware.tables("evaluation")))
     hardware.close()
     _reserve_pins(config, path)
     _reserve_ports(config, path)
@@ -104,7 +101,7 @@ def _pins(t: Table, key: str, services: set[str]) -> dict[str, int]:
         if letter not in services:
             raise t.error(key, f"names no service {letter!r}")
         if type(pin) is not int or pin not in GPIO_PINS:
-            raise t.error(key, f"{letter}: GPIO must be 2 to 27, got {pin!r}")
+            raise t.error(key, f"{letter}: GPIO must be 2 to 27, got {shown(pin)}")
     return pins
 
 
@@ -122,7 +119,8 @@ def _buttons(t: Table, services: set[str]) -> ButtonsConfig:
 def _printer(t: Table) -> PrinterConfig:
     d = PrinterConfig()
     config = PrinterConfig(
-        device=t.get("device", str, d.device, lambda v: v.startswith("/"), "must be a path"),
+        device=t.get("device", str, d.device, lambda v: PRINTER_DEVICE.fullmatch(v) is not None,
+                     f"must be /dev/usb/lp<n> or a serial port: {SERIAL_FORMS}"),
         baudrate=t.get("baudrate", int, d.baudrate,
                        lambda v: v in (9600, 19200, 38400, 57600, 115200), "is not a baud rate"),
         width=t.get("width", int, d.width, lambda v: 128 <= v <= 832 and v % 8 == 0,
@@ -138,8 +136,8 @@ def _display(t: Table) -> DisplayConfig:
     eights = (lambda v: 8 <= v <= 512 and v % 8 == 0, "must be a multiple of 8 up to 512")
     level = (lambda v: 0 <= v <= 255, "must be 0 to 255")
     schedule = t.get("schedule", list, [], lambda v: all(
-        isinstance(e, str) and re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d (on|dim|off)", e)
-        for e in v), 'must list entries like "22:00 off" (on, dim or off)')
+        re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9] (on|dim|off)", e) for e in v),
+        'must list entries like "22:00 off" (on, dim or off)', item=str)
     config = DisplayConfig(
         width=t.get("width", int, d.width, *eights),
         height=t.get("height", int, d.height, *eights),
@@ -161,9 +159,11 @@ def _audio(t: Table) -> AudioConfig:
     d = AudioConfig()
     languages = t.get("languages", list, list(d.languages),
                       lambda v: v and len(set(v)) == len(v) and set(v) <= {"zh", "en"},
-                      'must list "zh" and/or "en", each once')
+                      'must list "zh" and/or "en", each once', item=str)
     config = AudioConfig(
-        languages=tuple(languages), clips=t.get("clips", str, d.clips),
+        languages=tuple(languages),
+        clips=t.get("clips", str, d.clips, lambda v: re.fullmatch(r"[A-Za-z0-9_-]{1,40}", v),
+                    "must be a folder name in the data directory (letters, digits, _ and -)"),
         volume=t.get("volume", float, d.volume, lambda v: 0 <= v <= 1, "must be 0 to 1"))
     t.close()
     return config
@@ -172,10 +172,11 @@ def _audio(t: Table) -> AudioConfig:
 def _keypads(t: Table, counters: set[int]) -> KeypadsConfig:
     d = KeypadsConfig()
     listed = t.get("counters", list, [], lambda v: len(set(v)) == len(v) and all(
-        type(n) is int and n in counters and 1 <= n <= 247 for n in v),
-        "must list configured counters numbered 1 to 247 (Modbus addresses), each once")
+        n in counters and 1 <= n <= 247 for n in v),
+        "must list configured counters numbered 1 to 247 (Modbus addresses), each once", item=int)
     config = KeypadsConfig(
-        port=t.get("port", str, d.port, lambda v: v.startswith("/"), "must be a path"),
+        port=t.get("port", str, d.port, lambda v: SERIAL_PORT.fullmatch(v) is not None,
+                   f"must be a serial port: {SERIAL_FORMS}"),
         baudrate=t.get("baudrate", int, d.baudrate,
                        lambda v: v in (9600, 19200, 38400, 57600, 115200), "is not a baud rate"),
         counters=tuple(listed),
@@ -191,19 +192,14 @@ def _evaluation(t: Table, counters: set[int]) -> EvaluationKeys:
     keys = EvaluationKeys(
         counter=t.get("counter", int, check=lambda n: n in counters, why="is no counter"),
         pins=tuple(t.get("pins", list, check=lambda v: len(v) == 3 and all(
-            type(p) is int and p in GPIO_PINS for p in v),
-            why="must be three GPIO numbers 2 to 27 (very satisfied, satisfied, dissatisfied)")))
+            p in GPIO_PINS for p in v),
+            why="must be three GPIO numbers 2 to 27 (very satisfied, satisfied, dissatisfied)",
+            item=int)))
     t.close()
     return keys
 
 
-def _usb(t: Table) -> UsbConfig:
-    config = UsbConfig(mount_dir=t.get("mount_dir", str, UsbConfig.mount_dir))
-    t.close()
-    return config
-
-
-def _reserve_ports(config: HardwareConfig, path: Path) -> None:
+def _reserve_ports(config: HardwareConfig, path: str | Path) -> None:
     counters = [keys.counter for keys in config.evaluation]
     if len(set(counters)) != len(counters):
         raise ConfigError(f"{path}: [[hardware.evaluation]]: a counter has two sets of keys")
@@ -212,7 +208,7 @@ def _reserve_ports(config: HardwareConfig, path: Path) -> None:
                           " printer and the keypads")
 
 
-def _reserve_pins(config: HardwareConfig, path: Path) -> None:
+def _reserve_pins(config: HardwareConfig, path: str | Path) -> None:
     """Two devices on one pin fail here, naming both (the display's SPI pins included)."""
     users: dict[int, str] = {}
     spi0 = {10: "display SPI MOSI", 11: "display SPI SCLK", 8 + config.display.spi_device:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import difflib
+import reprlib
+import sys
+import unicodedata
 from pathlib import Path
 from typing import Any, Callable
 
 REQUIRED = object()
+# Control, format (bidi overrides, zero-width), surrogate, private-use, unassigned, line and
+# paragraph separators: on a ticket they become printer commands or nothing visible.
+HIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 
 
 class ConfigError(ValueError):
@@ -16,26 +22,46 @@ class ConfigError(ValueError):
 class Table:
     """One TOML table being read: every option must be read, so a typo is an error."""
 
-    def __init__(self, data: Any, path: Path, where: str):
+    def __init__(self, data: Any, path: str | Path, where: str):
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: {where} must be a table")
         self.data, self.path, self.where, self.read = data, path, where, set()
 
     def get(self, key: str, kind: type, default: Any = REQUIRED,
-            check: Callable[[Any], Any] | None = None, why: str = "") -> Any:
+            check: Callable[[Any], Any] | None = None, why: str = "",
+            item: type | None = None) -> Any:
+        """The option `key` of type `kind` (a list's elements of type `item`), passing `check`.
+
+        Types are checked first, so `check` only ever sees the types it was written for."""
         self.read.add(key)
         if key not in self.data:
             if default is REQUIRED:
-                raise self.error(key, "is required")
+                raise self._missing(key)
             return default
         value = self.data[key]
-        if kind is float and type(value) is int:
-            value = float(value)
+        if kind is float and type(value) is int and abs(value) <= sys.float_info.max:
+            value = float(value)   # a bigger one stays int and is refused as no float
         if type(value) is not kind:
-            raise self.error(key, f"must be {kind.__name__}, got {value!r}")
+            raise self.error(key, f"must be {kind.__name__}, got {shown(value)}")
+        if item is not None and any(type(v) is not item for v in value):
+            raise self.error(key, f"must be a list of {item.__name__}, got {shown(value)}")
         if check is not None and not check(value):
-            raise self.error(key, f"{why}, got {value!r}")
+            raise self.error(key, f"{why}, got {shown(value)}")
         return value
+
+    def text(self, key: str, limit: int, default: Any = REQUIRED) -> str:
+        """A line of at most `limit` visible characters (a name, printed and displayed)."""
+        value = self.get(key, str, default)
+        self._printable(key, value, limit)
+        return value
+
+    def lines(self, key: str, count: int, limit: int) -> tuple[str, ...]:
+        """At most `count` lines of text of at most `limit` characters each (optional)."""
+        value = self.get(key, list, [], lambda v: len(v) <= count,
+                         f"must have at most {count} lines", item=str)
+        for line in value:
+            self._printable(key, line, limit)
+        return tuple(value)
 
     def table(self, key: str) -> Table:
         self.read.add(key)
@@ -58,4 +84,33 @@ class Table:
 
     def error(self, key: str, reason: str) -> ConfigError:
         where = f"{self.where}, " if self.where else ""
-        return ConfigError(f"{self.path}: {where}option {key!r} {reason}")
+        return ConfigError(f"{self.path}: {where}option {shown(key)} {reason}")
+
+    def _missing(self, key: str) -> ConfigError:
+        """A required option is missing: if it looks misspelt, the misspelling is the error.
+
+        Options read later are still unread here (name_zh while name_en is missing: 0.71
+        alike), hence a closeness stricter than close()'s."""
+        unread = [k for k in self.data if k not in self.read]
+        typo = difflib.get_close_matches(key, unread, n=1, cutoff=0.8)
+        if typo:
+            return self.error(typo[0], f"is not a valid option (did you mean {key!r}?)")
+        return self.error(key, "is required")
+
+    def _printable(self, key: str, text: str, limit: int) -> None:
+        hidden = next((c for c in text if unicodedata.category(c) in HIDDEN), None)
+        if hidden is not None:
+            raise self.error(key, f"contains the control or invisible character"
+                                  f" U+{ord(hidden):04X}, got {shown(text)}")
+        if len(text) > limit:
+            raise self.error(key, f"must be at most {limit} characters, got {len(text)}")
+
+
+def shown(value: Any) -> str:
+    """`value` for a message: shortened, however long or deep the file made it."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 80
+    try:
+        return short.repr(value)
+    except ValueError:   # a hexadecimal integer too long to write in decimal
+        return "a number too large to show"

@@ -1,8 +1,16 @@
 """Configuration files: the shipped one loads; a bad one is refused with file, option and reason."""
 
+import codecs
+import os
+import stat
+import tracemalloc
+
 import pytest
 
-from config import DEFAULT, ConfigError, load_config, load_or_keep
+import config.load
+from config import (DEFAULT, MAX_CONFIG_BYTES, ConfigError, load_config, load_or_keep,
+                    parse_config, remember)
+from queue_core.pins import hash_pin
 
 GOOD = """
 [hall]
@@ -66,6 +74,52 @@ BAD = [
      "option 'counters' must list configured counters"),
     ("qr template", ("[hall]", "[ticket]\nqr = \"{number}\"\n[hall]"),
      "[ticket], option 'qr' may use only {day}, {label} and {service}"),
+    ("misspelt required option", ("prefix = \"A\"", "prefx = \"A\""),
+     "[[service]] #1, option 'prefx' is not a valid option (did you mean 'prefix'?)"),
+    ("list in the keypads' counters", ("[hall]", "[hardware.keypads]\ncounters = [[1]]\n[hall]"),
+     "[hardware.keypads], option 'counters' must be a list of int, got [[1]]"),
+    ("list in the languages", ("[hall]", "[hardware.audio]\nlanguages = [[\"zh\"]]\n[hall]"),
+     "[hardware.audio], option 'languages' must be a list of str, got [['zh']]"),
+    ("arrays nested 10 000 deep", ("[hall]", "[hall]\nx = " + "[" * 10000 + "]" * 10000),
+     "cannot read: arrays or tables nested too deeply"),
+    ("a number of 5000 digits", ("[hall]", "[hall]\nmax_recalls = " + "9" * 5000),
+     "cannot read: "),
+    ("a hexadecimal number too long to write", ("[hall]", "[hall]\nmax_recalls = 0x" + "f" * 5000),
+     "[hall], option 'max_recalls' must be 0 to 9, got a number too large to show"),
+    ("escape in a Chinese name", ("name_zh = \"个人\"", "name_zh = \"个\\u001b人\""),
+     "[[service]] #1, option 'name_zh' contains the control or invisible character U+001B"),
+    ("bidi override in the hall's name", ("name = \"Branch\"", "name = \"\\u202eBranch\""),
+     "[hall], option 'name' contains the control or invisible character U+202E"),
+    ("zero-width space in a counter's name", ("name = \"Counter 1\"", "name = \"Counter\\u200b1\""),
+     "[[counter]] #1, option 'name' contains the control or invisible character U+200B"),
+    ("line separator in a service's name", ("name_en = \"Personal\"", "name_en = \"a\\u2028b\""),
+     "option 'name_en' contains the control or invisible character U+2028"),
+    ("paper cut in a footer", ("[hall]", "[ticket]\nfooter = [\"Bye\\u001dV\\u0000\"]\n[hall]"),
+     "[ticket], option 'footer' contains the control or invisible character U+001D"),
+    ("long name", ("name = \"Li\"", "name = \"" + "x" * 41 + "\""),
+     "[[teller]] #1, option 'name' must be at most 40 characters, got 41"),
+    ("five header lines", ("[hall]", "[ticket]\nheader = [\"1\", \"2\", \"3\", \"4\", \"5\"]\n"
+                                     "[hall]"),
+     "[ticket], option 'header' must have at most 4 lines"),
+    ("long header line", ("[hall]", "[ticket]\nheader = [\"" + "x" * 49 + "\"]\n[hall]"),
+     "[ticket], option 'header' must be at most 48 characters, got 49"),
+    ("number as a header line", ("[hall]", "[ticket]\nheader = [1]\n[hall]"),
+     "[ticket], option 'header' must be a list of str, got [1]"),
+    ("long qr template", ("[hall]", "[ticket]\nqr = \"" + "x" * 201 + "\"\n[hall]"),
+     "[ticket], option 'qr' must be at most 200 characters"),
+    ("qr text too long", ("[hall]", "[ticket]\nqr = \"" + "码" * 67 + "{label}\"\n[hall]"),
+     "[ticket], option 'qr' makes a QR text of 206 bytes, more than 200"),
+    ("printer on the database", ("[hall]", "[hardware.printer]\ndevice ="
+                                           " \"/var/lib/queue-appliance/queue.db\"\n[hall]"),
+     "[hardware.printer], option 'device' must be /dev/usb/lp<n> or a serial port: /dev/ttyUSB<n>,"
+     " /dev/ttyACM<n>, /dev/ttyS<n> or /dev/ttyAMA<n>, got '/var/lib/queue-appliance/queue.db'"),
+    ("keypads on the printer", ("[hall]", "[hardware.keypads]\nport = \"/dev/usb/lp0\"\n[hall]"),
+     "[hardware.keypads], option 'port' must be a serial port: /dev/ttyUSB<n>, /dev/ttyACM<n>,"
+     " /dev/ttyS<n> or /dev/ttyAMA<n>, got '/dev/usb/lp0'"),
+    ("malformed pin hash", ("pin = \"1234\"", "pin = \"scrypt:16384:8:1:00:00\""),
+     "option 'pin' must be a string of 4 to 8 digits (or a PIN hash"),
+    ("inline table as a name", ("name = \"Branch\"", "name = { en = \"Branch\" }"),
+     "[hall], option 'name' must be str, got {'en': 'Branch'}"),
 ]
 
 
@@ -79,20 +133,200 @@ def test_an_invalid_file_names_file_option_and_reason(tmp_path, what, edit, mess
     assert message in str(caught.value)
 
 
-def test_an_invalid_file_never_replaces_the_last_valid_one(tmp_path):
+QR_REFUSED = ["{label.x}", "{label:>99999999}", "{0}", "{}", "{label!r}", "{label[0]}",
+              "{day", "}", "{label:{day}}"]
+
+
+@pytest.mark.parametrize("template", QR_REFUSED)
+def test_a_qr_template_may_use_its_three_fields_only_as_they_are(tmp_path, template):
+    path = tmp_path / "hall.toml"
+    path.write_text(GOOD + f"[ticket]\nqr = {template!r}\n")
+    with pytest.raises(ConfigError, match=r"\[ticket\], option 'qr' may use only \{day\}, \{label\}"
+                                          r" and \{service\}, as they are"):
+        load_config(path)
+
+
+def test_a_qr_template_with_literal_braces_and_all_fields_loads(tmp_path):
+    path = tmp_path / "hall.toml"
+    qr = "https://bank.example/q/{day}/{service}/{label}?{{x}}"
+    path.write_text(GOOD + f"[ticket]\nqr = {qr!r}\n")
+    assert load_config(path).ticket.qr == qr
+
+
+@pytest.mark.parametrize("device", ["/dev/usb/lp0", "/dev/ttyUSB1", "/dev/ttyACM0", "/dev/ttyS0",
+                                    "/dev/ttyAMA10"])
+def test_a_printer_is_a_printer_or_a_serial_device(tmp_path, device):
+    path = tmp_path / "hall.toml"
+    path.write_text(GOOD + f"[hardware.printer]\ndevice = {device!r}\n")
+    assert load_config(path).hardware.printer.device == device
+
+
+@pytest.mark.parametrize("port", ["/dev/ttyUSB0", "/dev/ttyACM2", "/dev/ttyS1", "/dev/ttyAMA0"])
+def test_the_keypads_are_on_a_serial_port(tmp_path, port):
+    path = tmp_path / "hall.toml"
+    path.write_text(GOOD + f"[hardware.keypads]\nport = {port!r}\n")
+    assert load_config(path).hardware.keypads.port == port
+
+
+def test_a_teller_pin_may_be_a_hash(tmp_path):
+    path = tmp_path / "hall.toml"
+    pin = hash_pin("1234", bytes(16))
+    path.write_text(GOOD.replace("pin = \"1234\"", f"pin = {pin!r}"))
+    assert load_config(path).hall.tellers[0].pin == pin
+
+
+def test_parse_config_checks_bytes_and_keeps_exactly_those(tmp_path):
+    data = GOOD.encode()
+    config = parse_config(data, "stick:queue-config.toml")
+    assert config.data == data and "data" not in repr(config)
+    assert parse_config(data + b"# another file, the same configuration\n", "x") == config
+    with pytest.raises(ConfigError, match=r"^stick:queue-config.toml: \[hall\], option 'name'"
+                                          r" must be str, got 3$"):
+        parse_config(b"[hall]\nname = 3\n", "stick:queue-config.toml")
+    path = tmp_path / "hall.toml"
+    path.write_bytes(data)
+    assert load_config(path).data == data
+
+
+def test_a_file_at_the_size_limit_loads_and_one_byte_more_is_refused(tmp_path):
+    path = tmp_path / "hall.toml"
+    padded = GOOD.encode() + b"#" * (MAX_CONFIG_BYTES - len(GOOD.encode()))
+    path.write_bytes(padded)
+    assert load_config(path).data == padded
+    path.write_bytes(padded + b"\n")
+    with pytest.raises(ConfigError, match=f"^{path}: cannot read: the file has 262145 bytes, more"
+                                          " than the limit of 262144 bytes$"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="^stick: cannot read: the file has 262145 bytes"):
+        parse_config(padded + b"\n", "stick")
+
+
+def test_a_huge_file_is_refused_without_being_read(tmp_path):
+    path = tmp_path / "hall.toml"
+    with open(path, "wb") as f:
+        f.truncate(2 << 30)   # 2 GiB, sparse: they take no disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError) as caught:
+            load_config(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(caught.value) == (f"{path}: cannot read: the file has 2147483648 bytes, more than"
+                                 " the limit of 262144 bytes")
+    assert peak < MAX_CONFIG_BYTES
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    path = tmp_path / "hall.toml"
+    os.mkfifo(path)
+    with pytest.raises(ConfigError, match=f"^{path}: cannot read: it is not a regular file$"):
+        load_config(path)
+
+
+def test_a_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=f"^{tmp_path / 'hall.toml'}: cannot read: .*No such"):
+        load_config(tmp_path / "hall.toml")
+
+
+def test_a_file_saved_by_notepad_with_a_byte_order_mark_loads(tmp_path):
+    path = tmp_path / "hall.toml"
+    path.write_bytes(codecs.BOM_UTF8 + GOOD.encode())
+    config = load_config(path)
+    assert config.hall.services[0].name_zh == "个人"
+    assert config.data == codecs.BOM_UTF8 + GOOD.encode()
+
+
+def test_a_file_that_is_not_utf8_is_refused_saying_how_to_save_it(tmp_path):
+    path = tmp_path / "hall.toml"
+    path.write_bytes(GOOD.encode("gb18030"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (f"{path}: cannot read: the file is not UTF-8 text (line 8);"
+                                 " save it as UTF-8")
+
+
+def test_a_valid_file_is_run_on_and_nothing_is_written(tmp_path):
     path, keep = tmp_path / "hall.toml", tmp_path / "data" / "last-valid.toml"
     path.write_text(GOOD)
-    assert load_or_keep(path, keep).hall.name == "Branch"
+    config, note = load_or_keep(path, keep)
+    assert (config.hall.name, config.data, note) == ("Branch", GOOD.encode(), None)
+    assert not keep.parent.exists()
+
+
+def test_an_invalid_file_runs_on_the_last_valid_one(tmp_path):
+    path, keep = tmp_path / "hall.toml", tmp_path / "data" / "last-valid.toml"
+    remember(GOOD.encode(), keep)
     path.write_text(GOOD.replace("pin = \"1234\"", "pin = 1234"))
-    assert load_or_keep(path, keep).hall.tellers[0].pin == "1234"
+    config, note = load_or_keep(path, keep)
+    assert (config.hall.tellers[0].pin, config.data) == ("1234", GOOD.encode())
+    assert note == (f"{path}: [[teller]] #1, option 'pin' must be str, got 1234; running on the"
+                    " last valid configuration")
     assert keep.read_text() == GOOD
 
 
-def test_an_invalid_file_with_nothing_to_fall_back_on_is_an_error(tmp_path):
+def test_an_invalid_file_with_nothing_to_fall_back_on_runs_on_the_shipped_default(tmp_path):
     path = tmp_path / "hall.toml"
     path.write_text("[hall]\nname = 3\n")
-    with pytest.raises(ConfigError, match="option 'name' must be str"):
+    config, note = load_or_keep(path, tmp_path / "last-valid.toml")
+    assert config == load_config(DEFAULT) and config.data == DEFAULT.read_bytes()
+    assert note == (f"{path}: [hall], option 'name' must be str, got 3; running on the shipped"
+                    " default configuration")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hall.toml"]
+
+
+def test_an_invalid_last_valid_file_falls_back_to_the_shipped_default(tmp_path):
+    path, keep = tmp_path / "hall.toml", tmp_path / "last-valid.toml"
+    path.write_text("[hall]\nname = 3\n")
+    keep.write_bytes(b"\xff")
+    config, note = load_or_keep(path, keep)
+    assert config == load_config(DEFAULT)
+    assert note == (f"{path}: [hall], option 'name' must be str, got 3; {keep}: cannot read: the"
+                    " file is not UTF-8 text (line 1); save it as UTF-8; running on the shipped"
+                    " default configuration")
+
+
+def test_only_an_invalid_shipped_default_is_an_error(tmp_path, monkeypatch):
+    path, broken = tmp_path / "hall.toml", tmp_path / "default.toml"
+    path.write_text("[hall]\nname = 3\n")
+    broken.write_text("[hall]\nname = 4\n")
+    monkeypatch.setattr(config.load, "DEFAULT", broken)
+    with pytest.raises(ConfigError, match=f"^{path}: .* got 3; {broken}: .* got 4$"):
         load_or_keep(path, tmp_path / "last-valid.toml")
+
+
+def test_remember_syncs_the_file_then_its_folder(tmp_path, monkeypatch):
+    target = tmp_path / "data" / "last-valid.toml"
+    synced = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(stat.S_IFMT(os.fstat(fd).st_mode)))
+    remember(b"one", target)
+    remember(b"two", target)
+    assert target.read_bytes() == b"two"
+    assert synced == [stat.S_IFREG, stat.S_IFDIR] * 2
+    assert [p.name for p in target.parent.iterdir()] == ["last-valid.toml"]
+
+
+def test_remember_skips_bytes_the_target_already_holds(tmp_path):
+    target = tmp_path / "last-valid.toml"
+    remember(b"same", target)
+    before = target.stat()
+    remember(b"same", target)
+    assert (target.stat().st_ino, target.stat().st_mtime_ns) == (before.st_ino,
+                                                                 before.st_mtime_ns)
+
+
+def test_remember_leaves_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    target = tmp_path / "last-valid.toml"
+    remember(b"old", target)
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(OSError):
+        remember(b"new", target)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["last-valid.toml"]
 
 
 def test_an_error_in_a_nested_table_names_its_whole_path(tmp_path):
