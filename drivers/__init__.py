@@ -18,7 +18,7 @@ from drivers.console import Console
 from drivers.display import SimWallDisplay, WallDisplay, max7219
 from drivers.keypads import KeypadBus
 from drivers.printer import FileLink, SerialLink, SimLink, TicketPrinter
-from drivers.usb import SimUsbSticks, UsbSticks
+from drivers.usb import MOUNT_DIR, SimUsbSticks, UsbSticks
 
 log = logging.getLogger(__name__)
 BOARD = Path("/dev/gpiochip0")   # present on the appliance's board, absent on a PC
@@ -67,6 +67,7 @@ def build(hardware: HardwareConfig, services: list[str], mode: str, data_dir: Pa
         return False
 
     console = Console(out, clock)
+    out = console.out   # simulated devices print where the console's clients see it too
     p, d = hardware.printer, hardware.display
     if real("printer", Path(p.device), f"(tickets in {data_dir / 'tickets'})"):
         link = SerialLink(p.device, p.baudrate) if p.device.startswith("/dev/tty") \
@@ -86,7 +87,7 @@ def build(hardware: HardwareConfig, services: list[str], mode: str, data_dir: Pa
             simulated.append("wall display")
     display = display or SimWallDisplay(d, out, data_dir / "wall.png")
 
-    audio = Announcer(data_dir / hardware.audio.clips, hardware.audio.volume) \
+    audio = Announcer(data_dir / hardware.audio.clips, hardware.audio.volume, post, clock) \
         if real("audio", Path("/dev/snd"), "(announcements printed)") else SimAudio(out)
 
     if real("ticket buttons", BOARD, "(the console takes tickets and ratings)"):
@@ -95,7 +96,7 @@ def build(hardware: HardwareConfig, services: list[str], mode: str, data_dir: Pa
     else:
         leds, evaluation = SimLeds(services, out), None
     if real("usb", BOARD, f"(a folder in {data_dir / 'usb'} is a stick)"):
-        usb = UsbSticks(Path(hardware.usb.mount_dir), post, clock)
+        usb = UsbSticks(MOUNT_DIR, post, clock)
     else:
         usb = SimUsbSticks(data_dir / "usb", post, clock)
     usb.start()

@@ -1,14 +1,15 @@
-"""USB sticks: noticed when plugged in, mounted read-only, announced to the loop by events.
+"""USB sticks: the one the mount helper mounted, noticed and announced to the loop by events.
 
-The real watcher reads /sys/block once a second (no udev daemon needed): a removable disk on
-the USB bus gets its first partition mounted read-only at the configured folder. The simulated
-one watches a folder on the PC: each sub-folder that appears there is a stick.
+The appliance runs unprivileged and mounts nothing: drivers.usb_mount, a helper run as root by
+its own unit, mounts a stick's vfat or exfat file system at MOUNT_DIR for the appliance's user.
+The real watcher reads the mount table once a second and posts when that mount comes and goes.
+The simulated one watches a folder on the PC: each sub-folder that appears there is a stick.
 """
 
 from __future__ import annotations
 
 import logging
-import subprocess
+import re
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,21 @@ from typing import Callable, Iterator
 from drivers.events import UsbInserted, UsbRemoved
 
 log = logging.getLogger(__name__)
+# Inside a folder only root may write, so the unprivileged appliance cannot swap the mount
+# point for a symlink and have root mount a stick over something else.
+MOUNT_DIR = Path("/run/queue-appliance-usb/stick")
+MOUNTINFO = Path("/proc/self/mountinfo")
+
+
+def mounted(path: Path, mountinfo: Path = MOUNTINFO) -> bool:
+    """Whether `path` is a mount point, by the kernel's table (needs no access to `path`)."""
+    for line in mountinfo.read_text().splitlines():
+        fields = line.split(" ")
+        # the mount point, with space, tab, newline and backslash escaped in octal (\040)
+        if len(fields) > 4 and re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)),
+                                      fields[4]) == str(path):
+            return True
+    return False
 
 
 class _Poller:
@@ -44,63 +60,32 @@ class _Poller:
 
 
 class UsbSticks(_Poller):
-    """Mounts a USB stick read-only at `mount_dir` and posts UsbInserted / UsbRemoved.
+    """The stick the mount helper mounts at `mount_dir`: posts UsbInserted / UsbRemoved.
 
-    Example: UsbSticks(Path("/run/queue-appliance/usb"), appliance.post, time.time).start()
+    The helper (drivers.usb_mount, as root) mounts a vfat or exfat stick there read-write for
+    this process's user, nosuid, nodev and noexec; whoever writes to it fsyncs what it wrote.
+    Example: UsbSticks(MOUNT_DIR, appliance.post, time.time).start()
     """
 
     def __init__(self, mount_dir: Path, post: Callable, clock: Callable[[], float],
-                 interval: float = 1.0, sys_block: Path = Path("/sys/block"),
-                 run: Callable = subprocess.run):
+                 interval: float = 1.0, mountinfo: Path = MOUNTINFO):
         super().__init__(post, clock, interval)
-        self.mount_dir, self.sys_block, self.run = mount_dir, sys_block, run
-        self.device: str | None = None
-
-    def sticks(self) -> list[str]:
-        """Device names of the partitions to mount: one per removable USB disk."""
-        found = []
-        for disk in sorted(self.sys_block.glob("sd*")):
-            if (disk / "removable").read_text().strip() != "1" or \
-                    "/usb" not in str(disk.resolve()):
-                continue
-            partitions = sorted(p.name for p in disk.iterdir() if p.name.startswith(disk.name))
-            found.append(partitions[0] if partitions else disk.name)
-        return found
+        self.mount_dir, self.mountinfo = mount_dir, mountinfo
+        self.present = False
 
     def _poll(self) -> None:
-        sticks = self.sticks()
-        if self.device and self.device not in sticks:
-            self._command("umount", "-l", str(self.mount_dir))
-            log.info("usb: %s removed", self.device)
-            self.device = None
-            self.post(UsbRemoved(str(self.mount_dir), self.clock()))
-        if self.device is None and sticks:
-            self.mount_dir.mkdir(parents=True, exist_ok=True)
-            if self._command("mount", "-o", "ro,nosuid,nodev,noexec", f"/dev/{sticks[0]}",
-                             str(self.mount_dir)):
-                self.device = sticks[0]
-                log.info("usb: %s mounted read-only at %s", self.device, self.mount_dir)
-                self.post(UsbInserted(str(self.mount_dir), self.clock()))
+        present = mounted(self.mount_dir, self.mountinfo)
+        if present != self.present:
+            self.present = present
+            event = UsbInserted if present else UsbRemoved
+            self.post(event(str(self.mount_dir), self.clock()))
 
     @contextmanager
     def writable(self, path: Path) -> Iterator[Path]:
-        """The stick at `path` (the mount folder) remounted read-write for an export; flushed
-        and read-only again after."""
-        if self.device is None or path != self.mount_dir:
+        """The stick mounted at `path` (the mount folder), already writable for this user."""
+        if path != self.mount_dir or not mounted(self.mount_dir, self.mountinfo):
             raise OSError(f"no USB stick mounted at {path}")
-        if not self._command("mount", "-o", "remount,rw", str(self.mount_dir)):
-            raise OSError(f"cannot write to the USB stick at {self.mount_dir}")
-        try:
-            yield self.mount_dir
-        finally:
-            self._command("sync")
-            self._command("mount", "-o", "remount,ro", str(self.mount_dir))
-
-    def _command(self, *argv: str) -> bool:
-        result = self.run(list(argv), capture_output=True, text=True)
-        if result.returncode != 0:
-            log.error("usb: %s failed: %s", " ".join(argv), result.stderr.strip())
-        return result.returncode == 0
+        yield self.mount_dir
 
 
 class SimUsbSticks(_Poller):
