@@ -57,7 +57,7 @@ def hall_rates(folder: str, n: int) -> tuple[float, float]:
     hall = Hall(db, CONFIG)
     now = time.time()
     for counter in range(1, 5):
-        hall.login(counter, now, teller=f"T{counter}", pin=str(counter) * 4)
+        hall.login(counter, now, teller=f"T{counter}", pin_ok=True)
     issuing = calling = 0.0
     for i in range(n):
         started = time.perf_counter()

@@ -1,8 +1,8 @@
 """Announcements: played from clips through pygame.mixer, or printed on a terminal.
 
 The player runs on its own thread: announcements queue and never overlap, and the loop never
-waits for one. A missing clip is skipped (and reported once); a mixer that cannot start leaves
-the hall silent but running.
+waits for one. A clip that cannot be played is skipped (and reported once, to the loop); a
+mixer that cannot start leaves the hall silent but running.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, TextIO
 
+from drivers.events import DeviceFault
 from drivers.worker import Worker
 from media.speech import Announcement
 
@@ -28,8 +29,9 @@ class Announcer(Worker):
     `played` records (clip names, start, end) of each announcement, in perf_counter seconds.
     """
 
-    def __init__(self, clips: Path, volume: float):
-        self.clips, self.volume = clips, volume
+    def __init__(self, clips: Path, volume: float, post: Callable[[DeviceFault], None],
+                 clock: Callable[[], float]):
+        self.clips, self.volume, self.post, self.clock = clips, volume, post, clock
         self.played: list[tuple[tuple[str, ...], float, float]] = []
         self._sounds: dict[str, object] = {}
         self._missing: set[str] = set()
@@ -67,9 +69,10 @@ class Announcer(Worker):
         if self._pygame and name not in self._sounds and name not in self._missing:
             try:
                 self._sounds[name] = self._pygame.mixer.Sound(str(self.clips / f"{name}.wav"))
-            except (self._pygame.error, FileNotFoundError) as exc:
-                log.error("audio: clip %s missing: %s", name, exc)
+            except (self._pygame.error, OSError) as exc:   # missing, empty, not a WAV
                 self._missing.add(name)
+                self.post(DeviceFault("audio", f"clip {name} cannot be played ({exc});"
+                                      " announcements go on without it", self.clock()))
         return self._sounds.get(name)
 
 

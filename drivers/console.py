@@ -2,13 +2,19 @@
 
 One command a line; `help` lists them. Parsing errors are answered on the terminal and post
 nothing. Keypad displays and back-office reports are printed with a [counter N] / [office] tag.
+Commands come from the process's standard input, when it is a terminal, a pipe or a file, and
+from clients of a local Unix socket (a technician on a box that runs as a service), who also
+see the output.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import threading
 import time
+from pathlib import Path
 from typing import Callable, TextIO
 
 from drivers.events import BackOffice, ButtonPressed, CounterKey, counter_key
@@ -30,6 +36,9 @@ HELP = """\
   status | help | quit"""
 
 Event = ButtonPressed | CounterKey | BackOffice
+MAX_LINE = 1024            # bytes: a longer line is refused, not buffered without end
+CLIENT_BACKLOG = 1 << 16   # bytes of output a socket client may leave unread before it is dropped
+log = logging.getLogger(__name__)
 
 
 def parse(line: str, at: float) -> Event:
@@ -46,37 +55,101 @@ def parse(line: str, at: float) -> Event:
         return BackOffice("stats", at, {"days": rest[0] if rest else "today"})
     if head == "cancel" and len(rest) == 1:
         return BackOffice("cancel", at, {"label": rest[0].upper()})
-    if not head.isdigit() or not rest:
-        raise ValueError(f"unknown command {line.strip()!r} (type help)")
+    if not head.isdigit():   # only the first word is echoed: the rest may hold a PIN
+        raise ValueError(f"unknown command {head[:20]!r} (type help)")
+    if not rest:
+        raise ValueError("a counter number needs a key after it (type help)")
     return counter_key(int(head), rest[0], rest[1:], at)
 
 
-class Console:
-    """Reads commands from a terminal or pipe and posts them as events; prints device output.
+class Output:
+    """The console's output: the process's own, and a copy to each socket client. Written from
+    any thread; a client that does not read its copy is disconnected, never waited for."""
 
-    Example: console = Console(sys.stdout); console.attach(sys.stdin.fileno(), appliance.post)
+    def __init__(self, base: TextIO):
+        self.base = base
+        self.clients: dict[asyncio.StreamWriter, asyncio.AbstractEventLoop] = {}
+        self._lock = threading.Lock()
+        self._partial = threading.local()   # each thread's line until its newline
+
+    def write(self, text: str) -> int:
+        """Whole lines go out at once, so that two devices' lines never run into each other."""
+        lines, _, rest = (getattr(self._partial, "text", "") + text).rpartition("\n")
+        self._partial.text = rest
+        if lines:
+            with self._lock:
+                self.base.write(lines + "\n")
+                self.base.flush()
+                for writer, loop in list(self.clients.items()):
+                    loop.call_soon_threadsafe(self._send, writer, (lines + "\n").encode())
+        return len(text)
+
+    def flush(self) -> None:
+        self.base.flush()
+
+    def _send(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        if writer not in self.clients:
+            return
+        if writer.transport.get_write_buffer_size() > CLIENT_BACKLOG:
+            log.warning("console: a socket client reads too slowly; disconnected")
+            self.clients.pop(writer, None)
+            writer.close()
+            return
+        writer.write(data)
+
+
+class Console:
+    """Reads commands from a terminal, pipe, file or socket and posts them as events; prints
+    device output.
+
+    Example: console = Console(sys.stdout); console.attach(0, appliance.post, end_quits=True)
     """
 
     def __init__(self, out: TextIO, clock: Callable[[], float] = time.time):
-        self.out = out
+        self.out = Output(out)
         self.clock = clock
-        self._pending = b""
 
-    def attach(self, fd: int, post: Callable[[Event], None]) -> None:
-        """Start reading `fd` on the running loop; end of input posts quit."""
+    def attach(self, fd: int, post: Callable[[Event], None], end_quits: bool) -> None:
+        """Read commands from `fd` on a thread of its own (a regular file cannot be polled);
+        at the end of input post quit when `end_quits`, else only stop reading."""
+        def read() -> None:
+            pending, skipping = b"", False   # skipping: the rest of a line that was too long
+            while chunk := os.read(fd, 4096):
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    if not skipping:
+                        self.feed(line.decode("utf-8", "replace"), post)
+                    skipping = False
+                if len(pending) > MAX_LINE:
+                    if not skipping:
+                        print(f"[console] a line longer than {MAX_LINE} bytes is ignored",
+                              file=self.out)
+                    pending, skipping = b"", True
+            if end_quits:
+                post(BackOffice("quit", self.clock()))
+            else:
+                log.info("console: end of input; the appliance keeps running")
+
+        threading.Thread(target=read, name="console", daemon=True).start()
+
+    async def listen(self, path: Path, post: Callable[[Event], None]) -> asyncio.AbstractServer:
+        """Take consoles on the Unix socket `path` (the process's umask keeps it to its own
+        user); `quit` there closes that console only."""
+        path.unlink(missing_ok=True)
         loop = asyncio.get_running_loop()
 
-        def readable() -> None:
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                loop.remove_reader(fd)
-                post(BackOffice("quit", self.clock()))
-                return
-            *lines, self._pending = (self._pending + chunk).split(b"\n")
-            for line in lines:
-                self.feed(line.decode("utf-8", "replace"), post)
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.out.clients[writer] = loop
+            try:
+                while (line := await reader.readline()) and line.strip() != b"quit":
+                    self.feed(line.decode("utf-8", "replace"), post)
+            except (ValueError, ConnectionError):   # a line over the limit, a client gone
+                pass
+            finally:
+                self.out.clients.pop(writer, None)
+                writer.close()
 
-        loop.add_reader(fd, readable)
+        return await asyncio.start_unix_server(serve, path, limit=MAX_LINE)
 
     def feed(self, line: str, post: Callable[[Event], None]) -> None:
         if not line.strip():

@@ -27,6 +27,12 @@ class CounterKey:
     request: tuple[str, str] | None = None   # (source, id): applied once, however often sent
     done: Any = None                         # a future the loop resolves once it has handled it
 
+    def __repr__(self) -> str:
+        """Never the PIN: events are logged."""
+        params = {k: "***" if k == "pin" else v for k, v in self.params.items()}
+        return (f"CounterKey(counter={self.counter}, key={self.key!r}, at={self.at},"
+                f" params={params}, request={self.request})")
+
 
 SIMPLE_KEYS = ("call", "recall", "start", "skip", "finish", "pause", "resume", "logout")
 
@@ -49,6 +55,8 @@ def counter_key(counter: int, key: str, args: list[str], at: float) -> CounterKe
         if target.isalpha() and extra in ([], ["back"]):
             return CounterKey(counter, key, at, {"service": target.upper(),
                                                  "keep_place": not extra})
+    if key == "login":   # the words hold a PIN: never echoed
+        raise ValueError(f"counter {counter}: login takes a teller id and a PIN")
     raise ValueError(f"counter {counter}: cannot read {' '.join([key, *args])!r}")
 
 
@@ -74,8 +82,18 @@ class PrinterReport:
 
 
 @dataclass(frozen=True)
+class DeviceFault:
+    """A device fault the hall must hear of (on the wall and in the back office), not only the
+    log: e.g. an announcement clip that cannot be played."""
+
+    device: str
+    problem: str
+    at: float
+
+
+@dataclass(frozen=True)
 class UsbInserted:
-    """A USB stick is mounted read-only at `path`."""
+    """A USB stick is mounted at `path`."""
 
     path: str
     at: float

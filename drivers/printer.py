@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import stat
 from pathlib import Path
 from typing import Callable, TextIO
 
@@ -85,7 +86,12 @@ class FileLink:
         self.device = device
 
     def write(self, data: bytes, job: str) -> None:
-        with open(self.device, "wb", buffering=0) as f:
+        # Never created nor truncated, and only a character device: a configuration naming a
+        # file (the queue database) must not destroy it.
+        fd = os.open(self.device, os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC)
+        with open(fd, "wb", buffering=0) as f:
+            if not stat.S_ISCHR(os.fstat(fd).st_mode):
+                raise OSError(f"{self.device} is not a printer's character device")
             f.write(data)
 
     def query(self) -> None:

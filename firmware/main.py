@@ -9,32 +9,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from config import ApplianceConfig, ConfigError, load_config, remember
+from config.pin_hashing import keepable
 from drivers import Devices
 from drivers.display import TICK
-from drivers.events import (BackOffice, ButtonPressed, CounterKey, PrinterReport, UsbInserted,
-                            UsbRemoved)
+from drivers.events import (BackOffice, ButtonPressed, CounterKey, DeviceFault, PrinterReport,
+                            UsbInserted, UsbRemoved)
 from drivers.printer import PRINTABLE
+from firmware.logins import LoginGuard
 from firmware.notify import notify, watchdog_interval
-from firmware.stick import export, install, read_configuration, write_report
+from firmware.signature import read_key
+from firmware.stick import discard, export, install, read_bundle, write_report
 from media.speech import call_announcement
 from media.ticket import ticket_layout
 from media.wall import wall_lines
-from queue_core import Hall, QueueError, Ticket, statistics
+from queue_core import Hall, QueueError, Ticket, errors, statistics
 from queue_core.model import State
+from queue_core.pins import pin_matches
 from queue_core.recovery import check, mark_damaged
 
 log = logging.getLogger(__name__)
 
-KEY_OPERATIONS = {
-    "login": Hall.login, "logout": Hall.logout, "pause": Hall.pause, "resume": Hall.resume,
+KEY_OPERATIONS = {   # login: see Appliance._login
+    "logout": Hall.logout, "pause": Hall.pause, "resume": Hall.resume,
     "call": Hall.call_next, "recall": Hall.recall, "start": Hall.start, "skip": Hall.skip,
     "finish": Hall.finish, "transfer": Hall.transfer, "rate": Hall.rate,
 }
@@ -102,6 +105,9 @@ class Appliance:
         self._printing: dict[str, str] = {}   # ticket label -> service, until its report
         self._stick: Path | None = None       # the USB stick plugged in
         self._stick_work: asyncio.Task | None = None
+        self._reloads = asyncio.Lock()        # one reload at a time, each in its turn
+        self._background: set[asyncio.Task] = set()
+        self.logins = LoginGuard()
 
     def stop(self) -> None:
         self.inbox.post(None)
@@ -117,11 +123,14 @@ class Appliance:
         if (interval := watchdog_interval()) is not None:
             tasks.append(asyncio.create_task(self._watchdog(interval)))
         tasks.append(asyncio.create_task(self._check_database()))
-        for note in self.notes:
+        for note in self.notes:   # the hall hears of them, not only the log
             self.devices.office.report(note)
+            self.devices.display.notice(note, now + NOTICE_SECONDS)
         while (event := await self.inbox.queue.get()) is not None:
             if isinstance(event, BackOffice) and event.command == "quit":
                 break
+            if isinstance(event, CounterKey) and event.key == "login":
+                event = await self._check_pin(event)
             self.handle(event)
         notify("STOPPING=1")
         for task in tasks:
@@ -166,14 +175,15 @@ class Appliance:
     def handle(self, event: Any) -> None:
         handler = {ButtonPressed: self._ticket_button, CounterKey: self._counter_key,
                    BackOffice: self._back_office, PrinterReport: self._printer_report,
-                   UsbInserted: self._usb, UsbRemoved: self._usb}.get(type(event))
+                   UsbInserted: self._usb, UsbRemoved: self._usb,
+                   DeviceFault: self._device_fault}.get(type(event))
         if handler is None:
             log.error("ignored unknown event %r", event)
             return
         try:
             handler(event)
         except QueueError as exc:
-            log.warning("refused %r: %s", event, exc)
+            log.warning("refused %r: %s", event, exc)   # (an event's repr shows no PIN)
             if isinstance(event, CounterKey):
                 self.devices.keypads.show(event.counter, exc.display, alarm=True)
             elif isinstance(event, BackOffice):
@@ -224,8 +234,34 @@ class Appliance:
                                       if service in printing else "on" if service in full
                                       else "off")
 
+    async def _check_pin(self, event: CounterKey) -> CounterKey:
+        """The login's PIN checked against the teller's hash on a thread (slow by design), so
+        that the loop never waits for it; the event goes on without the PIN. A counter whose
+        logins wait is not checked at all."""
+        params = event.params
+        ok = False
+        try:
+            self.logins.check(event.counter)
+        except errors.LoginDelayed:
+            pass
+        else:
+            teller = self.hall.config.teller(params["teller"])
+            ok = await asyncio.to_thread(pin_matches, teller and teller.pin, params["pin"])
+        return replace(event, params={"teller": params["teller"], "pin_ok": ok})
+
+    def _login(self, hall: Hall, counter: int, now: float, teller: str, pin_ok: bool) -> None:
+        self.logins.check(counter)
+        try:
+            hall.login(counter, now, teller, pin_ok)
+        except errors.WrongPin:
+            if warning := self.logins.failed(counter):
+                log.warning(warning)
+                self.devices.office.report(warning)
+            raise
+        self.logins.succeeded(counter)
+
     def _counter_key(self, event: CounterKey) -> None:
-        operation = KEY_OPERATIONS.get(event.key)
+        operation = self._login if event.key == "login" else KEY_OPERATIONS.get(event.key)
         if operation is None:
             log.error("counter %d: unknown key %r", event.counter, event.key)
             self.devices.keypads.show(event.counter, "UNKNOWN KEY")
@@ -259,7 +295,9 @@ class Appliance:
         elif event.command == "stats":
             self._stats(event.params["days"], event.at)
         elif event.command == "reload":
-            self._reload(event.at)
+            task = asyncio.create_task(self._reload(event.at))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         elif event.command == "export":
             self._use_stick(event.at, install=False)
         elif event.command == "refresh_keypad":
@@ -282,16 +320,26 @@ class Appliance:
             {s.prefix: statistics.estimated_wait(db, config, s.prefix, now)
              for s in config.services}, statistics.hourly(db, first, last))
 
-    def _reload(self, now: float) -> None:
-        """Apply the configuration file again, if it is valid and orphans nothing."""
+    async def _reload(self, now: float) -> None:
+        """Apply the configuration file again, if it is valid and orphans nothing; read,
+        checked and kept (PINs hashed) off the loop."""
+        async with self._reloads:
+            await self._reload_now(now)
+
+    async def _reload_now(self, now: float) -> None:
         try:
-            new = load_config(self.paths.config)
+            new = await asyncio.to_thread(
+                lambda: keepable(load_config(self.paths.config), str(self.paths.config)))
             self._check_orphans(new, now)
         except ConfigError as exc:
             self._refuse(f"reload refused, nothing changed: {exc}", now)
             return
-        self._apply(new, now)
+        self._apply(new, now)   # checked and applied in one step of the loop: nothing between
         self.devices.office.report("configuration reloaded")
+        try:
+            await asyncio.to_thread(remember, new.data, self.paths.last_valid)
+        except OSError as exc:   # the file itself is valid: the next boot reads it again
+            log.error("the reloaded configuration was not kept as the last valid one: %s", exc)
 
     def _check_orphans(self, new: ApplianceConfig, now: float) -> None:
         """A configuration may not remove a service people wait for, nor a counter a teller is
@@ -306,7 +354,6 @@ class Appliance:
                                   " logged in there")
 
     def _apply(self, new: ApplianceConfig, now: float) -> None:
-        remember(self.paths.config, self.paths.last_valid)
         if new.hardware != self.config.hardware:
             log.warning("the [hardware] changes take effect at the next start")
         self.config, self.hall.config = new, new.hall
@@ -338,7 +385,8 @@ class Appliance:
 
     async def _stick_session(self, stick: Path, now: float, install: bool) -> None:
         """Install the stick's configuration (if it brings one), write the import report
-        and the statistics onto it, then say it can be removed. Runs off the loop."""
+        and the statistics onto it, then say it can be removed. Runs off the loop; every
+        failure reaches the wall, the log and the back office."""
         report = await self._import(stick, now) if install else None
 
         def write() -> Path:
@@ -349,28 +397,41 @@ class Appliance:
                               lambda name: log.info("exported %s", name))
         try:
             folder = await asyncio.to_thread(write)
-        except (OSError, sqlite3.Error) as exc:
-            self._refuse(f"USB export failed, the stick may be full, read-only or pulled out:"
-                         f" {exc}", self.clock())
+        except Exception as exc:   # a full, read-only or pulled stick, a hostile one, a bug
+            self._refuse(f"USB export failed, nothing exported: {exc}", self.clock())
             return
         log.info("statistics exported to %s", folder)
         self.devices.office.report(f"statistics exported to {folder}; the stick can be removed")
         self.devices.display.notice("USB OK 可拔出", self.clock() + 10)
 
     async def _import(self, stick: Path, now: float) -> str | None:
-        """The stick's configuration, checked then installed; returns what happened."""
+        """The stick's configuration, checked then installed; returns what happened (None: the
+        stick brings none)."""
+        bundle = None
         try:
-            new = await asyncio.to_thread(read_configuration, stick)
-            if new is None:
+            bundle = await asyncio.to_thread(read_bundle, stick, self.paths.data,
+                                             read_key(self.paths.data))
+            if bundle is None:
                 return None
-            self._check_orphans(new, now)
-            self.paths.config = await asyncio.to_thread(install, stick, self.paths.data)
-        except (ConfigError, OSError) as exc:
+            self._check_orphans(bundle.config, now)
+            self.paths.config = await asyncio.to_thread(install, bundle, self.paths.data)
+            await asyncio.to_thread(remember, bundle.config.data, self.paths.last_valid)
+        except Exception as exc:   # unsigned, invalid, too large, a link, a full partition…
+            if bundle is not None:
+                discard(bundle)
+            if not isinstance(exc, (ConfigError, ValueError, OSError)):
+                log.exception("USB configuration")
             self._refuse(f"USB configuration refused, nothing changed: {exc}", now)
             return f"REFUSED, nothing changed: {exc}"
-        self._apply(new, now)
+        self._apply(bundle.config, now)
         self.devices.office.report("configuration installed from the USB stick")
         return "installed"
+
+    def _device_fault(self, event: DeviceFault) -> None:
+        text = f"{event.device}: {event.problem}"
+        log.error(text)
+        self.devices.office.report(text)
+        self.devices.display.notice(text, event.at + NOTICE_SECONDS)
 
     def _show_keypad(self, counter: int, now: float) -> None:
         """The keypad's display and LEDs: the counter's ticket and how many wait for it."""

@@ -1,27 +1,45 @@
 """A USB stick in the box: the configuration it brings, and the statistics it takes away.
 
-Both run on a thread, off the loop. Nothing here writes to the queue database: the export reads
-it through a read-only connection and copies it with SQLite's backup API.
+Both run on a thread, off the loop. The stick is untrusted: its files are reached only through
+`stick_files` (no link followed, sizes bounded), and what it installs must be signed with this
+box's installation key (`signature`). Nothing here writes to the queue database: the export
+reads it through a read-only connection and copies it with SQLite's backup API.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import os
 import shutil
 import sqlite3
 import time
+import wave
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from config import ApplianceConfig, load_config, remember
+from config import ApplianceConfig, parse_config, remember
+from config.load import MAX_CONFIG_BYTES
+from config.pin_hashing import keepable
+from firmware.signature import NotAuthorised, verify
+from firmware.stick_files import (StickFileError, copy_out, create, directory, exists,
+                                  read_file, remove_tree, write_file)
+from media.speech import CLIPS
 from queue_core import statistics
 from queue_core.storage import read_only
 
 CONFIG_NAME = "queue-config.toml"
+SIGNATURE_NAME = "queue-config.sig"
 REPORT_NAME = "queue-config-report.txt"
 CLIPS_NAME = "clips"
 EXPORT_NAME = "queue-export"
+MiB = 1 << 20
+MAX_SIGNATURE = 64 * 1024
+MAX_CLIP = 4 * MiB
+MAX_CLIPS = 32 * MiB
+RESERVE = 64 * MiB   # free space a stick's clips must leave on the data partition, for the queue
 TABLES = {
     "tickets.csv": "SELECT * FROM tickets ORDER BY id",
     "events.csv": "SELECT * FROM events ORDER BY id",
@@ -33,46 +51,106 @@ SUMMARY = ("day", "by", "key", "issued", "served", "waiting", "no_shows", "trans
            "very_satisfied", "satisfied", "dissatisfied")
 
 
-def read_configuration(stick: Path) -> ApplianceConfig | None:
-    """The stick's configuration, completely checked (raises ConfigError), or None."""
-    path = stick / CONFIG_NAME
-    return load_config(path) if path.exists() else None
+@dataclass(frozen=True)
+class Bundle:
+    """What a stick installs, checked: its configuration (PINs hashed) and, if it brings clips,
+    the new clips folder staged beside the one it replaces (complete and synced)."""
+
+    config: ApplianceConfig
+    clips: Path | None
 
 
-def install(stick: Path, data_dir: Path) -> Path:
-    """Copy the stick's configuration (and its clips folder, if any) into `data_dir`; the
-    configuration it replaces is kept as config.toml.previous, the clips as clips.previous.
-    The configuration is replaced by one rename: there is always a config.toml to boot on."""
-    clips = stick / CLIPS_NAME
-    if clips.is_dir():
-        _replace_tree(clips, data_dir / "clips")
+def read_bundle(stick: Path, data_dir: Path, key: bytes | None) -> Bundle | None:
+    """The stick's signed configuration and clips, completely checked, or None when it brings no
+    configuration. Raises NotAuthorised, ConfigError or OSError; then nothing is left behind."""
+    with directory(stick) as root:
+        if not exists(root, CONFIG_NAME):
+            return None
+        data = read_file(root, CONFIG_NAME, MAX_CONFIG_BYTES)
+        if key is None:
+            raise NotAuthorised("this box has no installation key: it installs nothing from a"
+                                " stick (README, Security)")
+        if not exists(root, SIGNATURE_NAME):
+            raise NotAuthorised(f"{SIGNATURE_NAME} is missing: sign the stick with"
+                                " tools/sign_stick.py and this box's key")
+        signed = verify(read_file(root, SIGNATURE_NAME, MAX_SIGNATURE), key)
+        if signed.get(CONFIG_NAME) != _sha256(data):
+            raise NotAuthorised(f"{CONFIG_NAME} is not the file that was signed")
+        source = f"USB stick {CONFIG_NAME}"
+        config = keepable(parse_config(data, source), source)
+        clips = sorted(name for name in signed if name != CONFIG_NAME)
+        if not clips:
+            return Bundle(config, None)
+        folder = data_dir / config.hardware.audio.clips
+        return Bundle(config, _stage_clips(root, clips, signed, folder))
+
+
+def install(bundle: Bundle, data_dir: Path) -> Path:
+    """Put a checked bundle in place; returns the configuration file to run on. The clips and the
+    configuration each replace the old ones by a rename, after they are on disk; the replaced
+    ones are kept as clips.previous and config.toml.previous."""
+    if bundle.clips is not None:
+        folder = bundle.clips.with_name(bundle.clips.name.removesuffix(".new"))
+        previous = folder.with_name(folder.name + ".previous")
+        shutil.rmtree(previous, ignore_errors=True)
+        if folder.exists():
+            os.replace(folder, previous)
+        os.replace(bundle.clips, folder)
+        _sync(folder.parent)
     target = data_dir / "config.toml"
     if target.exists():
-        remember(target, target.with_suffix(".toml.previous"))
-    remember(stick / CONFIG_NAME, target)
+        remember(target.read_bytes(), target.with_name("config.toml.previous"))
+    remember(bundle.config.data, target)
     return target
 
 
+def discard(bundle: Bundle) -> None:
+    """Drop a bundle that will not be installed."""
+    if bundle.clips is not None:
+        shutil.rmtree(bundle.clips, ignore_errors=True)
+
+
 def write_report(stick: Path, text: str) -> None:
-    path = stick / REPORT_NAME
-    path.write_text(f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n{text}\n", encoding="utf-8")
-    _sync(path)
+    with directory(stick) as root:
+        write_file(root, REPORT_NAME,
+                   f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n{text}\n".encode("utf-8"))
 
 
 def export(database: Path, stick: Path, now: float,
            progress: Callable[[str], None] = lambda name: None) -> Path:
     """Everything the back office needs, into <stick>/queue-export/<date-time>/: the tables as
     CSV, a daily summary per service, counter and teller, the tickets issued and finished in
-    each hour of the day over all days, and a copy of the database. Written
-    into a .partial folder, synced, then renamed: a folder without .partial is complete."""
-    folder = stick / EXPORT_NAME / time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    partial = folder.with_name(folder.name + ".partial")
-    partial.mkdir(parents=True)
+    each hour of the day over all days, and a copy of the database. Written into a .partial
+    folder, synced, then renamed: a folder without .partial is complete; a failed one is
+    removed. A second export in the same second gets its own folder (-2, -3, …)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    with directory(stick) as root:
+        try:
+            os.mkdir(EXPORT_NAME, 0o755, dir_fd=root)
+        except FileExistsError:
+            pass
+        with directory(EXPORT_NAME, root) as exports:
+            name = next(n for n in (stamp, *(f"{stamp}-{k}" for k in range(2, 100)))
+                        if not exists(exports, n) and not exists(exports, f"{n}.partial"))
+            os.mkdir(f"{name}.partial", 0o755, dir_fd=exports)
+            try:
+                with directory(f"{name}.partial", exports) as folder:
+                    _write_export(database, folder, progress)
+                    os.fsync(folder)
+                os.rename(f"{name}.partial", name, src_dir_fd=exports, dst_dir_fd=exports)
+            except BaseException:
+                remove_tree(exports, f"{name}.partial")
+                raise
+            os.fsync(exports)
+    return stick / EXPORT_NAME / name
+
+
+def _write_export(database: Path, folder: int, progress: Callable[[str], None]) -> None:
     source = read_only(database)
     try:
         for name, query in TABLES.items():
             cursor = source.execute(query)
-            _write_csv(partial / name, [c[0] for c in cursor.description], cursor)
+            _write_csv(folder, name, [c[0] for c in cursor.description], cursor)
             progress(name)
         first = source.execute("SELECT MIN(day) FROM tickets").fetchone()[0] or "0000-00-00"
         rows = ((day, by, key, f.issued, f.served, f.waiting, f.no_shows, f.transferred,
@@ -80,44 +158,102 @@ def export(database: Path, stick: Path, now: float,
                  *f.ratings)
                 for by, days in statistics.daily(source, first, "9999-12-31").items()
                 for day, key, f in days)
-        _write_csv(partial / "daily_summary.csv", SUMMARY, rows)
+        _write_csv(folder, "daily_summary.csv", SUMMARY, rows)
         progress("daily_summary.csv")
-        _write_csv(partial / "hourly.csv", ("hour", "issued", "finished"),
+        _write_csv(folder, "hourly.csv", ("hour", "issued", "finished"),
                    statistics.hourly(source, first, "9999-12-31"))
         progress("hourly.csv")
-        copy = sqlite3.connect(partial / "queue.db")
+        create(folder, "queue.db").close()   # made here, so SQLite opens no link
+        copy = sqlite3.connect(f"/proc/self/fd/{folder}/queue.db")
         try:
             source.backup(copy)
         finally:
             copy.close()
-        _sync(partial / "queue.db")
+        with os.fdopen(os.open("queue.db", os.O_RDONLY | os.O_NOFOLLOW, dir_fd=folder)) as f:
+            os.fsync(f.fileno())
         progress("queue.db")
     finally:
         source.close()
-    _sync(partial)
-    os.replace(partial, folder)
-    _sync(folder.parent)
-    return folder
 
 
-def _write_csv(path: Path, header, rows) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
+def _write_csv(folder: int, name: str, header, rows) -> None:
+    with create(folder, name) as raw, io.TextIOWrapper(raw, "utf-8", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
         f.flush()
-        os.fsync(f.fileno())
+        os.fsync(raw.fileno())
 
 
-def _replace_tree(source: Path, target: Path) -> None:
-    staged = target.with_name(target.name + ".new")
-    shutil.rmtree(staged, ignore_errors=True)
-    shutil.copytree(source, staged)
-    previous = target.with_name(target.name + ".previous")
-    if target.exists():
-        shutil.rmtree(previous, ignore_errors=True)
-        os.replace(target, previous)
-    os.replace(staged, target)
+def _stage_clips(root: int, names: list[str], signed: dict[str, str], folder: Path) -> Path:
+    """The clips folder as it will be: the current clips, with the stick's signed ones copied
+    over them, each checked against its signature and as a WAV file, all synced. Built in
+    <folder>.new; removed again on any failure."""
+    for name in names:
+        if not (name.startswith(f"{CLIPS_NAME}/") and name.endswith(".wav")
+                and name[len(CLIPS_NAME) + 1:-4] in CLIPS):
+            raise NotAuthorised(f"{name} is not an announcement clip (media/speech.py)")
+    with directory(CLIPS_NAME, root) as clips:
+        sizes = [_size(clips, name[len(CLIPS_NAME) + 1:]) for name in names]
+        free = shutil.disk_usage(folder.parent).free
+        if sum(sizes) > MAX_CLIPS or free - sum(sizes) < RESERVE:
+            raise OSError(f"the clips take {sum(sizes) // MiB} MiB (at most {MAX_CLIPS // MiB});"
+                          f" {free // MiB} MiB are free, and {RESERVE // MiB} MiB must stay free"
+                          " for the queue")
+        staged = folder.with_name(folder.name + ".new")
+        shutil.rmtree(staged, ignore_errors=True)
+        try:
+            _link_tree(folder, staged)
+            for name in names:
+                _copy_clip(clips, name, signed[name], staged)
+            for path in (staged, *(p for p in staged.rglob("*") if p.is_dir())):
+                _sync(path)
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+    return staged
+
+
+def _copy_clip(clips: int, name: str, digest: str, staged: Path) -> None:
+    inside, _, file = name[len(CLIPS_NAME) + 1:].rpartition("/")
+    target = staged / inside / file
+    target.parent.mkdir(exist_ok=True)
+    target.unlink(missing_ok=True)   # a link to the clip it replaces: never written through
+    if inside:
+        with directory(inside, clips) as sub:
+            copied = copy_out(sub, file, target, MAX_CLIP)
+    else:
+        copied = copy_out(clips, file, target, MAX_CLIP)
+    if copied != digest:
+        raise NotAuthorised(f"{name} is not the file that was signed")
+    try:
+        with wave.open(str(target)) as sound:
+            sound.getnframes()
+    except (wave.Error, EOFError) as exc:
+        raise StickFileError(f"{name} is not a WAV file the announcer can play: {exc}") from None
+
+
+def _size(clips: int, name: str) -> int:
+    inside, _, file = name.rpartition("/")
+    if not inside:
+        return os.stat(file, dir_fd=clips, follow_symlinks=False).st_size
+    with directory(inside, clips) as sub:
+        return os.stat(file, dir_fd=sub, follow_symlinks=False).st_size
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """`target` made with hard links to the files of `source` (no space taken; the box never
+    writes a clip in place), or empty when there is no `source`."""
+    target.mkdir()
+    if source.is_dir():
+        for path in source.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                (target / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+                os.link(path, target / path.relative_to(source))
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _sync(path: Path) -> None:

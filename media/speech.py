@@ -7,6 +7,7 @@ below. Numbers are said digit by digit: "A 0 1 2", "counter 1 2".
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 
 WORDS = {
@@ -20,6 +21,9 @@ DIGITS = {
 LETTERS = ("ay", "bee", "see", "dee", "ee", "eff", "jee", "aitch", "eye", "jay", "kay", "el",
            "em", "en", "oh", "pee", "cue", "are", "ess", "tee", "you", "vee", "double you", "ex",
            "why", "zed")
+CLIPS = frozenset(("chime", *(f"letters/{c}" for c in string.ascii_uppercase),
+                   *(f"{lang}/{d}" for lang in DIGITS for d in range(10)),
+                   *(f"{lang}/{word}" for lang, words in WORDS.items() for word in words)))
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,16 @@ class LoginRefused(QueueError, PermissionError):
     display = "LOGIN REFUSED"
 
 
+class WrongPin(LoginRefused):
+    """Unknown teller or wrong PIN."""
+
+
+class LoginDelayed(LoginRefused):
+    """Too many wrong PINs in a row at this counter: logins there wait a while."""
+
+    display = "WAIT, LOGIN LOCKED"
+
+
 class NotLoggedIn(QueueError, PermissionError):
     display = "NOT LOGGED IN"
 

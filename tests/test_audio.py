@@ -1,6 +1,7 @@
 """Announcements: which clips say a call, in what order, played one after another."""
 
 import array
+import asyncio
 import subprocess
 import sys
 import wave
@@ -8,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import at
 from drivers.audio import RATE, Announcer
+from drivers.events import DeviceFault
+from hallday import wire
 from media.speech import call_announcement
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,11 +43,16 @@ def tone(path: Path, seconds: float) -> None:
 
 
 @pytest.fixture
-def announcer(tmp_path, monkeypatch):
+def posted():
+    return []
+
+
+@pytest.fixture
+def announcer(tmp_path, monkeypatch, posted):
     monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
     for name in ("chime", "en/ticket", "letters/A", "en/0", "en/1", "en/please_go_to_counter"):
         tone(tmp_path / f"{name}.wav", 0.05)
-    player = Announcer(tmp_path, 0.8)
+    player = Announcer(tmp_path, 0.8, posted.append, lambda: 1.0)
     yield player
     player.close()
 
@@ -61,13 +70,28 @@ def test_announcements_queue_and_never_overlap(announcer):
     assert 0.3 <= end1 - start1 < 0.6 and 0.3 <= end2 - start2 < 0.6
 
 
-def test_a_missing_clip_is_skipped_and_reported_once(announcer, caplog):
-    announcement = call_announcement("A01", 2, ("en",))   # there is no en/2 clip
+@pytest.mark.parametrize("damage", ["missing", "empty", "not a wav"])
+def test_a_clip_that_cannot_be_played_is_skipped_and_reported_to_the_hall_once(
+        announcer, posted, tmp_path, damage):
+    if damage != "missing":   # e.g. a power cut left it empty, or a stick brought garbage
+        (tmp_path / "en" / "2.wav").write_bytes(b"" if damage == "empty" else b"RIFF junk")
+    announcement = call_announcement("A01", 2, ("en",))
     announcer.announce(announcement)
     announcer.announce(announcement)
     announcer.wait_idle()
     assert len(announcer.played) == 2
-    assert caplog.text.count("clip en/2 missing") == 1
+    [fault] = posted
+    assert fault.device == "audio" and fault.problem.startswith("clip en/2 cannot be played")
+
+
+def test_a_clip_fault_reaches_the_wall_and_the_back_office(tmp_path):
+    app, day = wire(tmp_path)
+    app.inbox.post(DeviceFault("audio", "clip zh/qing cannot be played (empty)", at(9)))
+    app.stop()
+    asyncio.run(app.run())
+    day.devices.close()
+    assert "[office] audio: clip zh/qing cannot be played (empty)" in day.printed
+    assert day.devices.display.visible()[0].startswith("audio: clip zh/qing")
 
 
 def test_the_clip_tool_speaks_every_word(tmp_path):

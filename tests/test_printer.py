@@ -9,7 +9,7 @@ import pytest
 from config import DEFAULT, load_config
 from conftest import at
 from drivers.escpos_stream import decode, text_lines
-from drivers.printer import SerialLink, parse_status
+from drivers.printer import FileLink, SerialLink, parse_status
 from hallday import run_day
 from media.fonts import text_image
 from media.ticket import TicketConfig, TicketLayout, ticket_escpos, ticket_layout
@@ -144,3 +144,15 @@ def test_a_serial_printer_over_a_line(tmp_path):
     assert bytes(received) == expected
     os.close(slave)
     os.close(master)
+
+
+def test_a_device_file_that_is_no_character_device_is_never_written(tmp_path):
+    database = tmp_path / "queue.db"
+    database.write_bytes(b"SQLite format 3\x00 the hall's queue")
+    with pytest.raises(OSError, match="is not a printer's character device"):
+        FileLink(str(database)).write(b"\x1b@ticket", "2026-11-23/A001")
+    assert database.read_bytes() == b"SQLite format 3\x00 the hall's queue"
+    with pytest.raises(FileNotFoundError):
+        FileLink(str(tmp_path / "lp0")).write(b"\x1b@ticket", "2026-11-23/A001")
+    assert not (tmp_path / "lp0").exists()
+    FileLink("/dev/null").write(b"\x1b@ticket", "2026-11-23/A001")   # a character device

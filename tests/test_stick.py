@@ -1,19 +1,73 @@
-"""A USB stick in the box: configuration import and statistics export, and sticks that fail."""
+"""A USB stick in the box: signed configuration import, statistics export, and sticks that
+fail or mean harm."""
 
 import asyncio
 import csv
+import hashlib
+import os
+import sqlite3
 import subprocess
+import sys
+import wave
 from pathlib import Path
 
 import pytest
 
-from config import DEFAULT
+from config import DEFAULT, load_config
 from conftest import at
 from drivers.events import BackOffice, ButtonPressed, CounterKey, UsbInserted, UsbRemoved
-from firmware.stick import CONFIG_NAME, REPORT_NAME, export, install
+from firmware import signature
+from firmware.signature import KEY_NAME, make_key, read_key
+from firmware.stick import (CONFIG_NAME, REPORT_NAME, SIGNATURE_NAME, Bundle, export, install,
+                            read_bundle)
 from hallday import wire
 
+ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = DEFAULT.read_text()
+
+
+def clip(path: Path, seconds: float = 0.1) -> bytes:
+    """A WAV clip as the announcer plays them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(22050)
+        f.writeframes(b"\x10\x00" * int(22050 * seconds))
+    return path.read_bytes()
+
+
+def sign(stick: Path, box: Path) -> None:
+    """What a technician does on a PC with the box's key: tools/sign_stick.py."""
+    box.mkdir(parents=True, exist_ok=True)
+    make_key(box)
+    done = subprocess.run([sys.executable, "tools/sign_stick.py", "--key", str(box / KEY_NAME),
+                           str(stick)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def sign_as_is(stick: Path, box: Path, names: tuple[str, ...] = (CONFIG_NAME,)) -> None:
+    """Sign files without the tool's checks: as an older tool signs a file that this firmware
+    refuses, or as an insider with the key would."""
+    box.mkdir(parents=True, exist_ok=True)
+    make_key(box)
+    (stick / SIGNATURE_NAME).write_text(signature.sign(
+        {name: hashlib.sha256((stick / name).read_bytes()).hexdigest() for name in names},
+        read_key(box)))
+
+
+def signed_stick(tmp_path: Path, text: str = SHIPPED, clips: tuple[str, ...] = ()) -> Path:
+    stick = tmp_path / "stick"
+    stick.mkdir(exist_ok=True)
+    (stick / CONFIG_NAME).write_text(text)
+    for name in clips:
+        clip(stick / "clips" / f"{name}.wav")
+    sign(stick, tmp_path / "box")
+    return stick
+
+
+def wall(day) -> list[str]:
+    return [line for line in day.printed.splitlines() if line.startswith("[wall]")]
 
 
 def a_day(app):
@@ -70,41 +124,79 @@ def test_plugging_in_exports_the_statistics(tmp_path):
     assert day.devices.display.visible()[0] == "USB OK 可拔出"
 
 
-def test_a_valid_configuration_is_installed_and_used(tmp_path):
-    stick = tmp_path / "stick"
-    (stick / "clips" / "zh").mkdir(parents=True)
-    (stick / "clips" / "zh" / "qing.wav").write_bytes(b"RIFF recorded")
-    (stick / CONFIG_NAME).write_text(SHIPPED.replace("Riverside Bank, Main Street Branch",
-                                                     "Harbour Bank"))
+def test_a_signed_configuration_is_installed_and_used(tmp_path):
+    stick = signed_stick(tmp_path, SHIPPED.replace("Riverside Bank, Main Street Branch",
+                                                   "Harbour Bank"), clips=("zh/qing", "chime"))
     app, day = run_with_stick(tmp_path, stick)
     box = tmp_path / "box"
     assert app.config.hall.name == "Harbour Bank" and app.paths.config == box / "config.toml"
     assert (box / "config.toml").read_text() == (stick / CONFIG_NAME).read_text()
     assert (box / "last-valid-config.toml").read_text() == (stick / CONFIG_NAME).read_text()
-    assert (box / "clips" / "zh" / "qing.wav").read_bytes() == b"RIFF recorded"
+    assert (box / "clips" / "zh" / "qing.wav").read_bytes() == \
+        (stick / "clips" / "zh" / "qing.wav").read_bytes()
     assert "installed" in (stick / REPORT_NAME).read_text()
+    assert not list(box.glob("clips.new"))
+
+
+def test_the_tool_hashes_plain_pins_before_signing_so_the_stick_carries_none(tmp_path):
+    plain = SHIPPED.replace(SHIPPED[SHIPPED.index('pin = "scrypt'):].split("\n")[0],
+                            'pin = "80808080"', 1)
+    stick = signed_stick(tmp_path, plain)
+    assert "80808080" not in (stick / CONFIG_NAME).read_text()
+    app, day = run_with_stick(tmp_path, stick)
+    assert "installed" in (stick / REPORT_NAME).read_text()
+    assert "80808080" not in (tmp_path / "box" / "config.toml").read_text()
+
+
+STRANGER = SHIPPED + '\n[[teller]]\nid = "X9"\nname = "Stranger"\npin = "0000"\n'
+
+
+@pytest.mark.parametrize("how", ["unsigned", "another box's key", "changed after signing",
+                                 "no key on the box"])
+def test_a_configuration_not_signed_for_this_box_is_refused(tmp_path, how):
+    stick, box = tmp_path / "stick", tmp_path / "box"
+    stick.mkdir()
+    if how != "no key on the box":
+        box.mkdir()
+        make_key(box)
+    (stick / CONFIG_NAME).write_text(SHIPPED if how == "changed after signing" else STRANGER)
+    if how != "unsigned":
+        sign(stick, box if how == "changed after signing" else tmp_path / "other box")
+    (stick / CONFIG_NAME).write_text(STRANGER)
+    app, day = run_with_stick(tmp_path, stick)
+    report = (stick / REPORT_NAME).read_text()
+    reason = {"unsigned": f"{SIGNATURE_NAME} is missing",
+              "another box's key": "not signed with this box's key",
+              "changed after signing": "not the file that was signed",
+              "no key on the box": "this box has no installation key"}[how]
+    assert "REFUSED, nothing changed" in report and reason in report
+    assert any(reason in line for line in wall(day))
+    assert app.config.hall.teller("X9") is None
+    assert not (tmp_path / "box" / "config.toml").exists()
 
 
 def test_an_invalid_configuration_is_refused_with_the_reason_on_the_wall_and_the_stick(tmp_path):
     stick = tmp_path / "stick"
     stick.mkdir()
     (stick / CONFIG_NAME).write_text(SHIPPED.replace("max_recalls = 2", "max_recals = 2"))
-    app, day = run_with_stick(tmp_path, stick)
     reason = "option 'max_recals' is not a valid option (did you mean 'max_recalls'?)"
+    tool = subprocess.run([sys.executable, "tools/sign_stick.py", "--key", "/dev/null",
+                           str(stick)], cwd=ROOT, capture_output=True, text=True)
+    assert tool.returncode == 1 and reason in tool.stderr   # the technician hears it first
+    sign_as_is(stick, tmp_path / "box")
+    app, day = run_with_stick(tmp_path, stick)
     assert reason in (stick / REPORT_NAME).read_text()
     assert "REFUSED, nothing changed" in (stick / REPORT_NAME).read_text()
-    assert any(reason in line for line in day.printed.splitlines() if line.startswith("[wall]"))
+    assert any(reason in line for line in wall(day))
     assert app.config.hall.name == "Riverside Bank, Main Street Branch"
     assert not (tmp_path / "box" / "config.toml").exists()
 
 
 def test_a_configuration_that_would_orphan_waiting_tickets_is_refused(tmp_path):
-    stick = tmp_path / "stick"
-    stick.mkdir()
     without_c = SHIPPED[:SHIPPED.index('[[service]]\nprefix = "C"')] + \
         SHIPPED[SHIPPED.index("[[counter]]"):]
-    (stick / CONFIG_NAME).write_text(without_c.replace('services = ["C", "A"]', 'services = ["A"]')
-                                     .replace(", C = 22", "").replace(", C = 13", ""))
+    stick = signed_stick(tmp_path, without_c.replace('services = ["C", "A"]', 'services = ["A"]')
+                         .replace(", C = 22", "").replace(", C = 13", ""))
     app, day = run_with_stick(tmp_path, stick)
     assert "service C is gone but 1 wait for it" in (stick / REPORT_NAME).read_text()
     assert app.config.hall.service("C") is not None
@@ -130,11 +222,13 @@ def test_a_full_or_read_only_stick_leaves_the_box_running_and_the_database_untou
     app, day = run_with_stick(tmp_path, tiny_stick)
     reasons = ("No space left on device", "disk is full") if trouble == "full" else \
         ("Read-only file system",)
-    assert any("USB export failed, the stick may be full, read-only or pulled out: " in line
+    assert any("USB export failed, nothing exported: " in line
                and any(r in line for r in reasons) for line in day.printed.splitlines())
     assert day.devices.display.visible()[0].startswith("USB export failed")
     assert app.hall.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert [t.label for t in app.hall.tickets("2026-11-23")] == ["A001", "A002", "B001", "C001"]
+    if trouble == "full":
+        assert [p.name for p in (tiny_stick / "queue-export").iterdir()] == []   # no .partial
 
 
 def test_a_stick_pulled_out_mid_export(tmp_path):
@@ -172,12 +266,157 @@ def test_export_from_the_back_office_and_removal(tmp_path):
 
 
 def test_installing_keeps_the_configuration_it_replaces(tmp_path):
-    stick, box = tmp_path / "stick", tmp_path / "box"
-    stick.mkdir()
+    box = tmp_path / "box"
     box.mkdir()
     (box / "config.toml").write_text("old")
-    (stick / CONFIG_NAME).write_text("new")
-    assert install(stick, box) == box / "config.toml"
-    assert (box / "config.toml").read_text() == "new"
+    assert install(Bundle(load_config(DEFAULT), None), box) == box / "config.toml"
+    assert (box / "config.toml").read_text() == SHIPPED
     assert (box / "config.toml.previous").read_text() == "old"
     assert sorted(p.name for p in box.iterdir()) == ["config.toml", "config.toml.previous"]
+
+
+def test_a_link_named_like_the_report_never_touches_the_database(tmp_path):
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    os.symlink(tmp_path / "box" / "queue.db", stick / REPORT_NAME)
+    (stick / CONFIG_NAME).write_text(STRANGER)    # refused: a report is written
+    app, day = run_with_stick(tmp_path, stick)
+    assert not (stick / REPORT_NAME).is_symlink()
+    assert "REFUSED" in (stick / REPORT_NAME).read_text()
+    again = sqlite3.connect(tmp_path / "box" / "queue.db")
+    assert again.execute("SELECT COUNT(*) FROM tickets").fetchone()[0] == 4
+    assert again.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_link_named_like_the_export_folder_is_refused(tmp_path):
+    stick, elsewhere = tmp_path / "stick", tmp_path / "elsewhere"
+    stick.mkdir()
+    elsewhere.mkdir()
+    os.symlink(elsewhere, stick / "queue-export")
+    app, day = run_with_stick(tmp_path, stick)
+    assert list(elsewhere.iterdir()) == []
+    assert wall(day)[-1].startswith("[wall] USB export failed, nothing exported: queue-export is"
+                                    " not a folder but a link")
+
+
+@pytest.mark.parametrize("link", ["a clip", "a clip folder", "the clips folder"])
+def test_links_among_the_clips_are_refused_even_where_what_they_reach_was_signed(tmp_path, link):
+    stick, box = tmp_path / "stick", tmp_path / "box"
+    clip(stick / "clips" / "zh" / "qing.wav")
+    (stick / CONFIG_NAME).write_text(SHIPPED)
+    sign_as_is(stick, box, (CONFIG_NAME, "clips/zh/qing.wav"))
+    moved = {"a clip": stick / "clips" / "zh" / "qing.wav", "a clip folder": stick / "clips" / "zh",
+             "the clips folder": stick / "clips"}[link]
+    os.rename(moved, tmp_path / "real")
+    os.symlink(tmp_path / "real", moved)          # what it reaches is byte for byte the signed one
+    app, day = run_with_stick(tmp_path, stick)
+    assert "REFUSED, nothing changed" in (stick / REPORT_NAME).read_text()
+    assert "but a link or something else: refused" in (stick / REPORT_NAME).read_text()
+    assert sorted(p.name for p in box.glob("clips*")) == []
+    assert not (box / "config.toml").exists()
+
+
+def test_a_huge_configuration_file_is_refused_without_being_read(tmp_path):
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    with open(stick / CONFIG_NAME, "wb") as f:
+        f.truncate(2 << 30)                       # 2 GiB, sparse
+    app, day = run_with_stick(tmp_path, stick)
+    assert "has 2147483648 bytes, more than the 262144 allowed" in \
+        (stick / REPORT_NAME).read_text()
+
+
+@pytest.fixture
+def small_box(tmp_path):
+    """The box's data partition as a real, small file system: 66 MiB, nearly empty."""
+    box = tmp_path / "box"
+    box.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=66m", "tmpfs", str(box)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("this machine cannot mount a tmpfs")
+    yield box
+    subprocess.run(["umount", "-l", str(box)])
+
+
+@pytest.mark.parametrize("size, reason", [
+    (3, "the clips take 3 MiB (at most 32); 65 MiB are free, and 64 MiB must stay free"),
+    (40, "the clips take 40 MiB (at most 32)")])
+def test_clips_that_would_fill_the_data_partition_are_refused_and_leave_nothing(
+        tmp_path, small_box, size, reason):
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    (stick / CONFIG_NAME).write_text(SHIPPED)
+    clip(stick / "clips" / "chime.wav", size * 1.0 / 22050 * (1 << 20) / 2)
+    sign(stick, small_box)
+    app, day = run_with_stick(tmp_path, stick)
+    report = (stick / REPORT_NAME).read_text()
+    assert "REFUSED, nothing changed" in report and reason in report
+    assert sorted(p.name for p in small_box.iterdir() if p.name.startswith(("clips", "config"))) \
+        == []
+    assert app.hall.issue("A", at(12, 1)).ticket.label == "A003"   # the queue goes on
+
+
+@pytest.mark.parametrize("name, data, reason", [
+    ("clips/zh/qing.mp3", b"ID3", "is not an announcement clip"),
+    ("clips/../../queue.wav", b"RIFF", "is not an announcement clip"),
+    ("clips/zh/qing.wav", b"RIFF not really", "is not a WAV file the announcer can play")])
+def test_a_signed_file_that_is_no_clip_is_refused(tmp_path, name, data, reason):
+    stick = tmp_path / "stick"
+    (stick / "clips" / "zh").mkdir(parents=True)
+    (stick / CONFIG_NAME).write_text(SHIPPED)
+    if ".." not in name:
+        (stick / name).write_bytes(data)
+    else:
+        (tmp_path / "queue.wav").write_bytes(data)
+    box = tmp_path / "box"
+    box.mkdir()
+    make_key(box)
+    digests = {CONFIG_NAME: hashlib.sha256(SHIPPED.encode()).hexdigest(),
+               name: hashlib.sha256(data).hexdigest()}
+    (stick / SIGNATURE_NAME).write_text(signature.sign(digests, read_key(box)))
+    with pytest.raises((ValueError, OSError), match=reason.replace("(", r"\(")):
+        read_bundle(stick, box, read_key(box))
+    assert sorted(p.name for p in box.iterdir()) == [KEY_NAME]
+
+
+def test_installed_files_are_synced_before_they_are_renamed_into_place(tmp_path, monkeypatch):
+    stick, box = signed_stick(tmp_path, clips=("zh/qing",)), tmp_path / "box"
+    clip(box / "clips" / "zh" / "hao.wav")
+    calls = []
+    fsync, replace = os.fsync, os.replace
+
+    def recorded_fsync(fd):
+        calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        fsync(fd)
+
+    def recorded_replace(source, target, **kwargs):
+        calls.append(("replace", str(source), str(target)))
+        replace(source, target, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", recorded_fsync)
+    monkeypatch.setattr(os, "replace", recorded_replace)
+    install(read_bundle(stick, box, read_key(box)), box)
+    staged = box / "clips.new"
+    clips = calls.index(("replace", str(staged), str(box / "clips")))
+    for synced in (staged / "zh" / "qing.wav", staged / "zh", staged):
+        assert ("fsync", str(synced)) in calls[:clips]
+    assert ("fsync", str(box)) in calls[clips + 1:]
+    [config] = [n for n, c in enumerate(calls) if c[0] == "replace"
+                and c[2] == str(box / "config.toml")]
+    assert ("fsync", calls[config][1]) in calls[:config]
+    assert ("fsync", str(box)) in calls[config + 1:]
+    assert (box / "clips" / "zh" / "hao.wav").exists()   # the clips the stick did not bring stay
+
+
+def test_two_exports_in_the_same_second_each_get_a_folder(tmp_path):
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    app, day = wire(tmp_path / "box", clock=lambda: at(12))
+    a_day(app)
+    app.stop()
+    asyncio.run(app.run())
+    day.devices.close()
+    first = export(tmp_path / "box" / "queue.db", stick, at(12))
+    second = export(tmp_path / "box" / "queue.db", stick, at(12))
+    assert (first.name, second.name) == ("20261123-120000", "20261123-120000-2")
+    assert sorted(p.name for p in (stick / "queue-export").iterdir()) == [first.name, second.name]
