@@ -46,16 +46,20 @@ def test_sigterm_shuts_down_cleanly_and_the_next_boot_resumes(tmp_path):
 
     again = boot(tmp_path)
     out, _ = again.communicate("A\n", timeout=30)
+    assert again.returncode == 0
     assert "ticket A003" in out
 
 
 def test_an_invalid_configuration_keeps_the_last_valid_one(tmp_path):
     config = tmp_path / "hall.toml"
     config.write_text((ROOT / "config" / "default.toml").read_text())
-    boot(tmp_path, "--config", str(config)).communicate("", timeout=30)
+    first = boot(tmp_path, "--config", str(config))
+    first.communicate("", timeout=30)
+    assert first.returncode == 0
     config.write_text("[hall]\nname = 'x'\n")
     process = boot(tmp_path, "--config", str(config))
     out, err = process.communicate("A\n", timeout=30)
+    assert process.returncode == 0
     assert "running on the last valid configuration" in err
     assert "ticket A001" in out
 
@@ -113,6 +117,7 @@ def test_a_reload_applies_a_valid_file_and_refuses_one_that_orphans_tickets(tmp_
     wait_for_line(process, "[office] reload refused, nothing changed: service C is gone but 1"
                            " wait for it")
     out, _ = process.communicate("C\nquit\n", timeout=30)
+    assert process.returncode == 0
     assert "ticket C002" in out   # still running on the configuration it had
     assert "Wealth management" not in (tmp_path / "last-valid-config.toml").read_text()
 
@@ -130,5 +135,6 @@ def test_a_printer_cache_left_half_written_by_a_power_cut_is_dropped(tmp_path):
         b"\x80\x04\x95")   # the first bytes of a pickle, cut off
     process = boot(tmp_path)
     out, err = process.communicate("A\n", timeout=30)
+    assert process.returncode == 0
     assert "dropping the damaged escpos cache" in err
     assert "ticket A001" in out

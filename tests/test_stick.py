@@ -202,16 +202,20 @@ def test_a_configuration_that_would_orphan_waiting_tickets_is_refused(tmp_path):
     assert app.config.hall.service("C") is not None
 
 
-@pytest.fixture
-def tiny_stick(tmp_path):
-    """A real, small file system (tmpfs), so that full and read-only are the kernel's."""
-    stick = tmp_path / "stick"
-    stick.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(stick)],
+def small_file_system(folder: Path, size: str):
+    """A real, small file system (tmpfs) at `folder`, so that full and read-only are the
+    kernel's; unmounted after."""
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
                       capture_output=True).returncode != 0:
         pytest.skip("this machine cannot mount a tmpfs")
-    yield stick
-    subprocess.run(["umount", "-l", str(stick)])
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)])
+
+
+@pytest.fixture
+def tiny_stick(tmp_path):
+    yield from small_file_system(tmp_path / "stick", "16k")
 
 
 @pytest.mark.parametrize("trouble", ["full", "read-only"])
@@ -328,14 +332,8 @@ def test_a_huge_configuration_file_is_refused_without_being_read(tmp_path):
 
 @pytest.fixture
 def small_box(tmp_path):
-    """The box's data partition as a real, small file system: 66 MiB, nearly empty."""
-    box = tmp_path / "box"
-    box.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=66m", "tmpfs", str(box)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("this machine cannot mount a tmpfs")
-    yield box
-    subprocess.run(["umount", "-l", str(box)])
+    """The box's data partition: 66 MiB, nearly empty."""
+    yield from small_file_system(tmp_path / "box", "66m")
 
 
 @pytest.mark.parametrize("size, reason", [
