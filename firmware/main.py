@@ -419,7 +419,7 @@ class Appliance:
         except Exception as exc:   # unsigned, invalid, too large, a link, a full partition…
             if bundle is not None:
                 discard(bundle)
-            if not isinstance(exc, (ConfigError, ValueError, OSError)):
+            if not isinstance(exc, (ValueError, OSError)):   # (ConfigError, NotAuthorised)
                 log.exception("USB configuration")
             self._refuse(f"USB configuration refused, nothing changed: {exc}", now)
             return f"REFUSED, nothing changed: {exc}"

@@ -98,7 +98,8 @@ def test_any_typed_pin_gets_an_answer_never_an_exception(typed):
 
 
 @pytest.mark.parametrize("stored", ["scrypt:3:8:1:" + "0" * 32 + ":" + "0" * 64,
-                                    "scrypt:1048576000:8:1:" + "0" * 32 + ":" + "0" * 64,
+                                    "scrypt:1048576:99:99:" + "0" * 32 + ":" + "0" * 64,
+                                    "scrypt:0:0:0:" + "0" * 32 + ":" + "0" * 64,
                                     "md5:1234", ""])
 def test_a_stored_pin_that_is_no_hash_matches_nothing(stored):
     assert pin_matches(stored, "1234") is False
