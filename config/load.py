@@ -15,7 +15,7 @@ from config.hardware import HardwareConfig, read_hardware
 from config.table import ConfigError, Table, shown
 from media.ticket import TicketConfig
 from queue_core import Counter, HallConfig, Service, Teller
-from queue_core.pins import HASH, PLAIN
+from queue_core.pins import PLAIN, usable_hash
 
 DEFAULT = Path(__file__).with_name("default.toml")
 MAX_CONFIG_BYTES = 256 * 1024   # the shipped file has 3 KiB; a stranger's stick may hold GiBs
@@ -151,8 +151,11 @@ def _toml(data: bytes, source: str | Path) -> dict:
         return tomllib.loads(text)
     except RecursionError as exc:
         raise ConfigError(f"{source}: cannot read: arrays or tables nested too deeply") from exc
-    except Exception as exc:   # TOMLDecodeError, and ValueError for a number of 5000 digits
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: cannot read: {exc}") from exc
+    except Exception as exc:   # ValueError: an integer of thousands of digits
+        raise ConfigError(f"{source}: cannot read: a number has more digits than any option"
+                          " takes") from exc
 
 
 def _ticket(t: Table) -> TicketConfig:
@@ -214,8 +217,9 @@ def _teller(t: Table) -> Teller:
         id=t.get("id", str, check=lambda i: re.fullmatch(r"[A-Za-z0-9]{1,8}", i) is not None,
                  why="must be 1 to 8 letters or digits"),
         name=t.text("name", NAME),
-        pin=t.get("pin", str, check=lambda p: PLAIN.fullmatch(p) or HASH.fullmatch(p),
-                  why="must be a string of 4 to 8 digits (or a PIN hash, scrypt:N:r:p:salt:hash)"))
+        pin=t.get("pin", str, check=lambda p: PLAIN.fullmatch(p) or usable_hash(p),
+                  why="must be a string of 4 to 8 digits (or a PIN hash this box can check:"
+                      " scrypt:N:r:p:salt:hash, N·r at most 2**18, p at most 4)", secret=True))
     t.close()
     return teller
 

@@ -29,10 +29,11 @@ class Table:
 
     def get(self, key: str, kind: type, default: Any = REQUIRED,
             check: Callable[[Any], Any] | None = None, why: str = "",
-            item: type | None = None) -> Any:
+            item: type | None = None, secret: bool = False) -> Any:
         """The option `key` of type `kind` (a list's elements of type `item`), passing `check`.
 
-        Types are checked first, so `check` only ever sees the types it was written for."""
+        Types are checked first, so `check` only ever sees the types it was written for. The
+        value of a `secret` option (a PIN) is never shown in a message: they reach the wall."""
         self.read.add(key)
         if key not in self.data:
             if default is REQUIRED:
@@ -41,12 +42,13 @@ class Table:
         value = self.data[key]
         if kind is float and type(value) is int and abs(value) <= sys.float_info.max:
             value = float(value)   # a bigger one stays int and is refused as no float
+        got = "" if secret else f", got {shown(value)}"
         if type(value) is not kind:
-            raise self.error(key, f"must be {kind.__name__}, got {shown(value)}")
+            raise self.error(key, f"must be {kind.__name__}{got}")
         if item is not None and any(type(v) is not item for v in value):
-            raise self.error(key, f"must be a list of {item.__name__}, got {shown(value)}")
+            raise self.error(key, f"must be a list of {item.__name__}{got}")
         if check is not None and not check(value):
-            raise self.error(key, f"{why}, got {shown(value)}")
+            raise self.error(key, f"{why}{got}")
         return value
 
     def text(self, key: str, limit: int, default: Any = REQUIRED) -> str:

@@ -90,12 +90,20 @@ def build(hardware: HardwareConfig, services: list[str], mode: str, data_dir: Pa
     audio = Announcer(data_dir / hardware.audio.clips, hardware.audio.volume, post, clock) \
         if real("audio", Path("/dev/snd"), "(announcements printed)") else SimAudio(out)
 
+    leds = evaluation = None
     if real("ticket buttons", BOARD, "(the console takes tickets and ratings)"):
-        leds = TicketButtons(hardware.buttons, post, clock)
-        evaluation = EvaluationButtons(hardware.evaluation, post, clock)
-    else:
-        leds, evaluation = SimLeds(services, out), None
-    if real("usb", BOARD, f"(a folder in {data_dir / 'usb'} is a stick)"):
+        try:
+            leds = TicketButtons(hardware.buttons, post, clock)
+            evaluation = EvaluationButtons(hardware.evaluation, post, clock)
+        except Exception as exc:   # gpiozero's own errors: no pin library, pins refused
+            log.error("ticket buttons: cannot open GPIO, simulated instead: %s", exc)
+            simulated.append("ticket buttons")
+            if leds is not None:
+                leds.close()
+            leds = None
+    leds = leds or SimLeds(services, out)
+    if real("usb", MOUNT_DIR.parent, f"(no mount helper; a folder in {data_dir / 'usb'} is a"
+                                     " stick)"):
         usb = UsbSticks(MOUNT_DIR, post, clock)
     else:
         usb = SimUsbSticks(data_dir / "usb", post, clock)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
+import socket
 import threading
 import time
 from pathlib import Path
@@ -55,8 +57,10 @@ def parse(line: str, at: float) -> Event:
         return BackOffice("stats", at, {"days": rest[0] if rest else "today"})
     if head == "cancel" and len(rest) == 1:
         return BackOffice("cancel", at, {"label": rest[0].upper()})
-    if not head.isdigit():   # only the first word is echoed: the rest may hold a PIN
-        raise ValueError(f"unknown command {head[:20]!r} (type help)")
+    if not re.fullmatch("[0-9]{1,3}", head):
+        # Only a word is echoed: digits may be a PIN, and so may the words after it.
+        named = f" {head[:20]!r}" if head.isascii() and head.isalpha() else ""
+        raise ValueError(f"unknown command{named} (type help)")
     if not rest:
         raise ValueError("a counter number needs a key after it (type help)")
     return counter_key(int(head), rest[0], rest[1:], at)
@@ -108,6 +112,8 @@ class Console:
     def __init__(self, out: TextIO, clock: Callable[[], float] = time.time):
         self.out = Output(out)
         self.clock = clock
+        self._server: asyncio.AbstractServer | None = None
+        self._socket: tuple[Path, int] | None = None   # its path and inode, to remove it after
 
     def attach(self, fd: int, post: Callable[[Event], None], end_quits: bool) -> None:
         """Read commands from `fd` on a thread of its own (a regular file cannot be polled);
@@ -132,10 +138,17 @@ class Console:
 
         threading.Thread(target=read, name="console", daemon=True).start()
 
-    async def listen(self, path: Path, post: Callable[[Event], None]) -> asyncio.AbstractServer:
+    async def listen(self, path: Path, post: Callable[[Event], None]) -> None:
         """Take consoles on the Unix socket `path` (the process's umask keeps it to its own
-        user); `quit` there closes that console only."""
-        path.unlink(missing_ok=True)
+        user); `quit` there closes that console only. Raises OSError when another appliance
+        answers there already."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(str(path))
+            except OSError:   # nobody: a socket left by a cut, or nothing
+                path.unlink(missing_ok=True)
+            else:
+                raise OSError(f"another appliance's console answers at {path}")
         loop = asyncio.get_running_loop()
 
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -145,11 +158,26 @@ class Console:
                     self.feed(line.decode("utf-8", "replace"), post)
             except (ValueError, ConnectionError):   # a line over the limit, a client gone
                 pass
+            except asyncio.CancelledError:   # the appliance stops: this console ends with it
+                pass
             finally:
                 self.out.clients.pop(writer, None)
                 writer.close()
 
-        return await asyncio.start_unix_server(serve, path, limit=MAX_LINE)
+        self._server = await asyncio.start_unix_server(serve, path, limit=MAX_LINE)
+        self._socket = (path, path.stat().st_ino)
+
+    def close(self) -> None:
+        """Stop taking consoles, and remove the socket if it is still this one."""
+        if self._server is not None:
+            self._server.close()
+        if self._socket is not None:
+            path, inode = self._socket
+            try:
+                if path.stat().st_ino == inode:
+                    path.unlink()
+            except FileNotFoundError:
+                pass
 
     def feed(self, line: str, post: Callable[[Event], None]) -> None:
         if not line.strip():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,15 +50,18 @@ def counter_key(counter: int, key: str, args: list[str], at: float) -> CounterKe
         return CounterKey(counter, key, at, {"teller": args[0], "pin": args[1]})
     if key == "transfer" and args:
         target, extra = args[0], args[1:]
-        if target.startswith("@") and target[1:].isdigit() and len(extra) <= 1:
+        if re.fullmatch("@[0-9]{1,3}", target) and len(extra) <= 1:
             return CounterKey(counter, key, at, {"to_counter": int(target[1:]),
                                                  "service": extra[0].upper() if extra else None})
         if target.isalpha() and extra in ([], ["back"]):
             return CounterKey(counter, key, at, {"service": target.upper(),
                                                  "keep_place": not extra})
-    if key == "login":   # the words hold a PIN: never echoed
+    if key == "login":
         raise ValueError(f"counter {counter}: login takes a teller id and a PIN")
-    raise ValueError(f"counter {counter}: cannot read {' '.join([key, *args])!r}")
+    # Nothing typed is echoed but a key's name: a mistyped login's words hold a PIN.
+    named = f" {key!r}" if key.isascii() and key.isalpha() and len(key) <= 12 else ""
+    raise ValueError(f"counter {counter}: cannot read the key{named}"
+                     + (f" with {len(args)} word(s) after it" if args else "") + " (type help)")
 
 
 @dataclass(frozen=True)

@@ -144,17 +144,19 @@ def start(args: argparse.Namespace, stage: Callable[[str], None],
     if recovery:
         log.critical("database recovered: %s", recovery)
     hall = Hall(db, config.hall)
+    unkept = None
     if not fallback:   # kept only once the database exists: its absence then means loss
         try:
             remember(keepable(config).data, paths.last_valid)
         except (ConfigError, OSError) as exc:
-            log.error("the last valid configuration was not kept: %s", exc)
+            unkept = f"the configuration runs but was not kept as the last valid one: {exc}"
+            log.error(unkept)
     stage("database")
     inbox = Inbox()
     devices = build(config.hardware, [s.prefix for s in config.hall.services], args.hardware,
                     args.data_dir, inbox.post, time.time, sys.stdout)
     appliance = Appliance(hall, devices, inbox, config, paths,
-                          notes=[note for note in (fallback, recovery) if note])
+                          notes=[note for note in (fallback, unkept, recovery) if note])
     stage("drivers")
     log.info("ready in %.3f s from process start (%s)", sum(timings.values()),
              ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in timings.items()))
@@ -178,15 +180,13 @@ async def serve(appliance: Appliance, console: bool, run: Path) -> None:
         print(f"{appliance.config.hall.name}: ready; type help for the commands", flush=True)
     try:
         run.mkdir(mode=0o700, parents=True, exist_ok=True)
-        server = await appliance.devices.console.listen(run / "console.sock", post)
+        await appliance.devices.console.listen(run / "console.sock", post)
     except OSError as exc:
-        log.error("console socket %s: %s", run / "console.sock", exc)
-        server = None
+        log.error("no console socket at %s: %s", run / "console.sock", exc)
     try:
         await appliance.run()
     finally:
-        if server is not None:
-            server.close()
+        appliance.devices.console.close()
 
 
 if __name__ == "__main__":

@@ -367,9 +367,9 @@ class Appliance:
 
     def _usb(self, event: UsbInserted | UsbRemoved) -> None:
         inserted = isinstance(event, UsbInserted)
-        log.info("usb stick %s: %s", "inserted" if inserted else "removed", event.path)
+        log.info("usb stick %s: %r", "inserted" if inserted else "removed", event.path)
         self.devices.office.report(f"USB stick {'at' if inserted else 'removed from'} "
-                                   f"{event.path}")
+                                   f"{event.path!r}")
         self._stick = Path(event.path) if inserted else None
         if inserted:
             self.devices.display.notice("USB", event.at + 5)
@@ -389,17 +389,23 @@ class Appliance:
         failure reaches the wall, the log and the back office."""
         report = await self._import(stick, now) if install else None
 
-        def write() -> Path:
+        def write() -> tuple[Path, OSError | None]:
             with self.devices.usb.writable(stick) as root:
+                unwritten = None
                 if report:
-                    write_report(root, report)
+                    try:
+                        write_report(root, report)
+                    except OSError as exc:   # the statistics are taken all the same
+                        unwritten = exc
                 return export(self.paths.database, root, now,
-                              lambda name: log.info("exported %s", name))
+                              lambda name: log.info("exported %s", name)), unwritten
         try:
-            folder = await asyncio.to_thread(write)
+            folder, unwritten = await asyncio.to_thread(write)
         except Exception as exc:   # a full, read-only or pulled stick, a hostile one, a bug
             self._refuse(f"USB export failed, nothing exported: {exc}", self.clock())
             return
+        if unwritten is not None:
+            self._refuse(f"USB report not written: {unwritten}", self.clock())
         log.info("statistics exported to %s", folder)
         self.devices.office.report(f"statistics exported to {folder}; the stick can be removed")
         self.devices.display.notice("USB OK 可拔出", self.clock() + 10)
@@ -424,8 +430,8 @@ class Appliance:
             self._refuse(f"USB configuration refused, nothing changed: {exc}", now)
             return f"REFUSED, nothing changed: {exc}"
         self._apply(bundle.config, now)
-        self.devices.office.report("configuration installed from the USB stick")
-        return "installed"
+        self.devices.office.report(f"installed from the USB stick: {bundle}")
+        return f"installed: {bundle}"
 
     def _device_fault(self, event: DeviceFault) -> None:
         text = f"{event.device}: {event.problem}"

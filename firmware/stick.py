@@ -58,6 +58,10 @@ class Bundle:
 
     config: ApplianceConfig
     clips: Path | None
+    names: tuple[str, ...]   # the files installed: the configuration, then each clip
+
+    def __str__(self) -> str:
+        return ", ".join(self.names)
 
 
 def read_bundle(stick: Path, data_dir: Path, key: bytes | None) -> Bundle | None:
@@ -80,9 +84,9 @@ def read_bundle(stick: Path, data_dir: Path, key: bytes | None) -> Bundle | None
         config = keepable(parse_config(data, source), source)
         clips = sorted(name for name in signed if name != CONFIG_NAME)
         if not clips:
-            return Bundle(config, None)
+            return Bundle(config, None, (CONFIG_NAME,))
         folder = data_dir / config.hardware.audio.clips
-        return Bundle(config, _stage_clips(root, clips, signed, folder))
+        return Bundle(config, _stage_clips(root, clips, signed, folder), (CONFIG_NAME, *clips))
 
 
 def install(bundle: Bundle, data_dir: Path) -> Path:
@@ -194,7 +198,7 @@ def _stage_clips(root: int, names: list[str], signed: dict[str, str], folder: Pa
                 and name[len(CLIPS_NAME) + 1:-4] in CLIPS):
             raise NotAuthorised(f"{name} is not an announcement clip (media/speech.py)")
     with directory(CLIPS_NAME, root) as clips:
-        sizes = [_size(clips, name[len(CLIPS_NAME) + 1:]) for name in names]
+        sizes = [_named(name, _size, clips, name[len(CLIPS_NAME) + 1:]) for name in names]
         free = shutil.disk_usage(folder.parent).free
         if sum(sizes) > MAX_CLIPS or free - sum(sizes) < RESERVE:
             raise OSError(f"the clips take {sum(sizes) // MiB} MiB (at most {MAX_CLIPS // MiB});"
@@ -205,13 +209,21 @@ def _stage_clips(root: int, names: list[str], signed: dict[str, str], folder: Pa
         try:
             _link_tree(folder, staged)
             for name in names:
-                _copy_clip(clips, name, signed[name], staged)
+                _named(name, _copy_clip, clips, name, signed[name], staged)
             for path in (staged, *(p for p in staged.rglob("*") if p.is_dir())):
                 _sync(path)
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise
     return staged
+
+
+def _named(name: str, step: Callable, *args):
+    """`step(*args)`, a refusal naming the stick's file `name` in full."""
+    try:
+        return step(*args)
+    except StickFileError as exc:
+        raise StickFileError(f"{name}: {exc}") from None
 
 
 def _copy_clip(clips: int, name: str, digest: str, staged: Path) -> None:
@@ -230,7 +242,7 @@ def _copy_clip(clips: int, name: str, digest: str, staged: Path) -> None:
         with wave.open(str(target)) as sound:
             sound.getnframes()
     except (wave.Error, EOFError) as exc:
-        raise StickFileError(f"{name} is not a WAV file the announcer can play: {exc}") from None
+        raise StickFileError(f"not a WAV file the announcer can play ({exc})") from None
 
 
 def _size(clips: int, name: str) -> int:

@@ -96,14 +96,31 @@ def write_file(folder: int, name: str, data: bytes) -> None:
     """Replace `name` in `folder` by a file holding `data`: written aside, synced, renamed (a
     link of that name is replaced, never followed)."""
     partial = f".{name}.partial"
-    if exists(folder, partial):
-        os.unlink(partial, dir_fd=folder)
-    with create(folder, partial) as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(partial, name, src_dir_fd=folder, dst_dir_fd=folder)
+    remove_tree(folder, partial) if _is_dir(folder, partial) else _unlink(folder, partial)
+    try:
+        with create(folder, partial) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except BaseException:
+        _unlink(folder, partial)
+        raise
     os.fsync(folder)
+
+
+def _is_dir(folder: int, name: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _unlink(folder: int, name: str) -> None:
+    try:
+        os.unlink(name, dir_fd=folder)
+    except FileNotFoundError:
+        pass
 
 
 def remove_tree(folder: int, name: str) -> None:
@@ -112,7 +129,7 @@ def remove_tree(folder: int, name: str) -> None:
     try:
         with directory(name, folder) as inside:
             for entry in os.listdir(inside):
-                if stat.S_ISDIR(os.stat(entry, dir_fd=inside, follow_symlinks=False).st_mode):
+                if _is_dir(inside, entry):
                     remove_tree(inside, entry)
                 else:
                     os.unlink(entry, dir_fd=inside)

@@ -85,7 +85,7 @@ class Hall:
             "SELECT id FROM tickets WHERE day = ? AND label = ? AND state = 'waiting'",
             (business_day(now), label)).fetchone()
         if row is None:
-            raise errors.UnknownTicket(f"no waiting ticket {label} today")
+            raise errors.UnknownTicket(f"no waiting ticket {label!r} today")
         with transaction(self.db):
             self._close(row["id"], State.CANCELLED, now)
             self._log(now, "cancel", row["id"])

@@ -9,7 +9,8 @@ import re
 from functools import cache
 
 N, R, P = 2 ** 14, 8, 1        # ~30 ms here, a few times that on a board: checked off the loop
-MAX_MEMORY = 64 << 20   # bytes one check may take (n=2**14, r=8 takes 16 MiB)
+MAX_COST = 2 ** 18             # N·r of a hash the box checks: 32 MiB of memory (N=2**15, r=8)
+MAX_MEMORY = 64 << 20          # what hashlib may take for that, with its overhead
 HASH = re.compile(r"scrypt:(\d{1,7}):(\d{1,2}):(\d{1,2}):([0-9a-f]{32}):([0-9a-f]{64})")
 PLAIN = re.compile(r"[0-9]{4,8}")
 
@@ -32,16 +33,23 @@ def pin_matches(stored: str | None, typed: object) -> bool:
         return False
     if PLAIN.fullmatch(stored):
         return hmac.compare_digest(stored.encode(), typed.encode())
+    if not usable_hash(stored):
+        return False
+    found = HASH.fullmatch(stored)
+    n, r, p = (int(v) for v in found.groups()[:3])
+    digest = hashlib.scrypt(typed.encode(), salt=bytes.fromhex(found[4]), n=n, r=r, p=p,
+                            maxmem=MAX_MEMORY, dklen=32)
+    return hmac.compare_digest(digest.hex(), found[5])
+
+
+def usable_hash(stored: str) -> bool:
+    """Whether `stored` is a PIN hash whose cost the box will spend on a login: a configuration
+    may hold no hash that would lock its teller out."""
     found = HASH.fullmatch(stored)
     if found is None:
         return False
     n, r, p = (int(v) for v in found.groups()[:3])
-    try:
-        digest = hashlib.scrypt(typed.encode(), salt=bytes.fromhex(found[4]), n=n, r=r, p=p,
-                                maxmem=MAX_MEMORY, dklen=32)
-    except ValueError:   # n not a power of 2, or more memory than a board may spend on a PIN
-        return False
-    return hmac.compare_digest(digest.hex(), found[5])
+    return 2 <= n and not n & (n - 1) and 1 <= r and n * r <= MAX_COST and 1 <= p <= 4
 
 
 @cache

@@ -138,3 +138,18 @@ def test_a_printer_cache_left_half_written_by_a_power_cut_is_dropped(tmp_path):
     assert process.returncode == 0
     assert "dropping the damaged escpos cache" in err
     assert "ticket A001" in out
+
+
+def test_real_hardware_asked_for_on_a_pc_falls_back_and_serves(tmp_path):
+    process = boot(tmp_path, "--hardware", "real")
+    out, err = process.communicate("A\nquit\n", timeout=30)
+    assert process.returncode == 0, err
+    assert "ticket buttons: cannot open GPIO, simulated instead" in err
+    assert "Traceback" not in err and "issued A001" in err
+
+
+def test_typed_control_characters_reach_no_line_raw(tmp_path):
+    process = boot(tmp_path)
+    out, err = process.communicate("cancel \x1b[31mA001\nquit\n", timeout=30)
+    assert process.returncode == 0
+    assert "\x1b" not in out + err and "\\x1b[31MA001" in out

@@ -43,7 +43,7 @@ REFUSED = [
     ("transfer to unknown counter", lambda h: h.transfer(3, at(10), to_counter=7),
      errors.UnknownCounter, "no counter 7"),
     ("cancel a called ticket", lambda h: h.cancel("B001", at(10)), errors.UnknownTicket,
-     "no waiting ticket B001"),
+     "no waiting ticket 'B001'"),
     ("pause a closed counter", lambda h: h.pause(2, at(10)), errors.NotLoggedIn, "counter 2"),
 ]
 

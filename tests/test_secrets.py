@@ -31,6 +31,8 @@ def test_no_pin_reaches_a_log_line_the_console_the_stick_or_the_data_directory(t
         text=True)
     process.stdin.write(f"A\n3 login T03 {WRONG}\n3 login T03\n3 login T03 {WRONG} x\n"
                         f"login T03 {STRAY}\n{STRAY}\n3 login T03 ９７５３１\n3 login T03 ä\n"
+                        f"3 logn T03 {WRONG}\n3 LOGIN T03 {WRONG}\n3 call {STRAY}\n3 {STRAY}\n"
+                        f"３ login T03 {WRONG}\n"
                         f"1 login T01 {RIGHT}\n1 call\n")
     process.stdin.flush()
     (data / "usb" / "stick").mkdir(parents=True)       # a stick: the statistics are exported

@@ -106,6 +106,7 @@ def test_the_units_own_command_line_serves_the_hall_until_sigterm(folder):
     service = Service(folder, user)
     service.ready()
     client = service.console()
+    assert (folder / "run" / "console.sock").stat().st_mode & 0o077 == 0   # its user's alone
     client.sendall(b"A\nA\nB\n3 login T03 3333\n3 call\n")
     read_until(client, "[counter 3] B001 CALLED")   # counter 3 serves B before A
     time.sleep(1.5)                      # stdin is /dev/null: nothing there may stop it
@@ -115,7 +116,11 @@ def test_the_units_own_command_line_serves_the_hall_until_sigterm(folder):
         pass
     client.close()
     assert service.process.poll() is None
+    watching = service.console()         # connected while the service stops
     code, out, err = service.stop()
+    assert watching.recv(4096) is not None
+    watching.close()
+    assert not (folder / "run" / "console.sock").exists()
     assert code == 0, err
     assert "loop stopped" in err and "Traceback" not in err
     assert sorted(p.name for p in (folder / "data" / "tickets").glob("*/*.png")) == [
@@ -136,6 +141,26 @@ def test_a_second_appliance_on_the_same_data_directory_refuses_to_start(folder):
     client = first.console()
     client.sendall(b"A\n")
     read_until(client, "ticket A001")     # the first one serves on, untouched
+    client.close()
+    assert first.stop()[0] == 0
+
+
+def test_a_box_on_another_data_directory_never_takes_over_the_console_socket(folder):
+    first = Service(folder, [])
+    first.ready()
+    second = subprocess.Popen(exec_start(folder / "other"), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "RUNTIME_DIRECTORY": str(folder / "run"),
+                                   "INVOCATION_ID": "x"})
+    for line in second.stderr:
+        if "no console socket" in line:
+            break
+    assert "another appliance's console answers" in line
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=20) == 0
+    client = first.console()              # still the first box's, and still there
+    client.sendall(b"A\n")
+    read_until(client, "ticket A001")
     client.close()
     assert first.stop()[0] == 0
 
@@ -161,7 +186,7 @@ def test_what_the_box_writes_is_for_its_own_user_alone(folder):
                              capture_output=True, text=True, timeout=30,
                              env={**os.environ, "RUNTIME_DIRECTORY": str(folder / "run")})
     assert process.returncode == 0, process.stderr
-    written = [folder / "data", *(folder / "data").rglob("*"), folder / "run" / "console.sock"]
+    written = [folder / "data", *(folder / "data").rglob("*")]
     assert {p.relative_to(folder).as_posix(): oct(p.stat().st_mode & 0o077)
             for p in written if p.stat().st_mode & 0o077} == {}
     assert len(written) > 8   # database, tickets, key, configuration, wall picture, …

@@ -180,10 +180,12 @@ def test_an_invalid_configuration_is_refused_with_the_reason_on_the_wall_and_the
     stick.mkdir()
     (stick / CONFIG_NAME).write_text(SHIPPED.replace("max_recalls = 2", "max_recals = 2"))
     reason = "option 'max_recals' is not a valid option (did you mean 'max_recalls'?)"
-    tool = subprocess.run([sys.executable, "tools/sign_stick.py", "--key", "/dev/null",
-                           str(stick)], cwd=ROOT, capture_output=True, text=True)
-    assert tool.returncode == 1 and reason in tool.stderr   # the technician hears it first
     sign_as_is(stick, tmp_path / "box")
+    tool = subprocess.run([sys.executable, "tools/sign_stick.py", "--key",
+                           str(tmp_path / "box" / KEY_NAME), str(stick)], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert tool.returncode == 1 and reason in tool.stderr   # the technician hears it first
+    sign_as_is(stick, tmp_path / "box")   # as an older tool would
     app, day = run_with_stick(tmp_path, stick)
     assert reason in (stick / REPORT_NAME).read_text()
     assert "REFUSED, nothing changed" in (stick / REPORT_NAME).read_text()
@@ -273,7 +275,7 @@ def test_installing_keeps_the_configuration_it_replaces(tmp_path):
     box = tmp_path / "box"
     box.mkdir()
     (box / "config.toml").write_text("old")
-    assert install(Bundle(load_config(DEFAULT), None), box) == box / "config.toml"
+    assert install(Bundle(load_config(DEFAULT), None, (CONFIG_NAME,)), box) == box / "config.toml"
     assert (box / "config.toml").read_text() == SHIPPED
     assert (box / "config.toml.previous").read_text() == "old"
     assert sorted(p.name for p in box.iterdir()) == ["config.toml", "config.toml.previous"]
@@ -290,6 +292,16 @@ def test_a_link_named_like_the_report_never_touches_the_database(tmp_path):
     again = sqlite3.connect(tmp_path / "box" / "queue.db")
     assert again.execute("SELECT COUNT(*) FROM tickets").fetchone()[0] == 4
     assert again.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_report_that_cannot_be_written_leaves_nothing_and_the_export_goes_on(tmp_path):
+    stick = tmp_path / "stick"
+    (stick / REPORT_NAME).mkdir(parents=True)     # a folder where the report goes
+    (stick / CONFIG_NAME).write_text(STRANGER)
+    app, day = run_with_stick(tmp_path, stick)
+    assert {p.name for p in stick.iterdir()} == {CONFIG_NAME, REPORT_NAME, "queue-export"}
+    assert any(line.startswith("[wall] USB report not written: ") for line in wall(day))
+    assert "the stick can be removed" in day.printed
 
 
 def test_a_link_named_like_the_export_folder_is_refused(tmp_path):
@@ -345,7 +357,7 @@ def test_clips_that_would_fill_the_data_partition_are_refused_and_leave_nothing(
     stick.mkdir()
     (stick / CONFIG_NAME).write_text(SHIPPED)
     clip(stick / "clips" / "chime.wav", size * 1.0 / 22050 * (1 << 20) / 2)
-    sign(stick, small_box)
+    sign_as_is(stick, small_box, (CONFIG_NAME, "clips/chime.wav"))
     app, day = run_with_stick(tmp_path, stick)
     report = (stick / REPORT_NAME).read_text()
     assert "REFUSED, nothing changed" in report and reason in report
@@ -357,7 +369,7 @@ def test_clips_that_would_fill_the_data_partition_are_refused_and_leave_nothing(
 @pytest.mark.parametrize("name, data, reason", [
     ("clips/zh/qing.mp3", b"ID3", "is not an announcement clip"),
     ("clips/../../queue.wav", b"RIFF", "is not an announcement clip"),
-    ("clips/zh/qing.wav", b"RIFF not really", "is not a WAV file the announcer can play")])
+    ("clips/zh/qing.wav", b"RIFF not really", "qing.wav: not a WAV file the announcer can play")])
 def test_a_signed_file_that_is_no_clip_is_refused(tmp_path, name, data, reason):
     stick = tmp_path / "stick"
     (stick / "clips" / "zh").mkdir(parents=True)
@@ -418,3 +430,36 @@ def test_two_exports_in_the_same_second_each_get_a_folder(tmp_path):
     second = export(tmp_path / "box" / "queue.db", stick, at(12))
     assert (first.name, second.name) == ("20261123-120000", "20261123-120000-2")
     assert sorted(p.name for p in (stick / "queue-export").iterdir()) == [first.name, second.name]
+
+
+@pytest.mark.parametrize("trouble, reason", [
+    ("link", "clips/zh/qing.wav is not a file but a link or something else"),
+    ("large", "clips/zh/qing.wav has 5242880 bytes, more than the 4194304 a clip may have"),
+    ("not a wav", "clips/zh/qing.wav: not a WAV file the announcer can play"),
+    ("linked folder", "clips is a link")])
+def test_the_tool_refuses_to_sign_what_the_box_would_refuse(tmp_path, trouble, reason):
+    stick, box = tmp_path / "stick", tmp_path / "box"
+    stick.mkdir()
+    (stick / CONFIG_NAME).write_text(SHIPPED)
+    qing = stick / "clips" / "zh" / "qing.wav"
+    clip(qing)
+    clip(stick / "clips" / "notes.wav")           # no clip name: named, never signed
+    if trouble == "link":
+        os.rename(qing, tmp_path / "real.wav")
+        os.symlink(tmp_path / "real.wav", qing)
+    elif trouble == "large":
+        with open(qing, "r+b") as f:
+            f.truncate(5 << 20)
+    elif trouble == "not a wav":
+        qing.write_bytes(b"RIFF but not really")
+    else:
+        os.rename(stick / "clips", tmp_path / "clips")
+        os.symlink(tmp_path / "clips", stick / "clips")
+    box.mkdir()
+    make_key(box)
+    tool = subprocess.run([sys.executable, "tools/sign_stick.py", "--key", str(box / KEY_NAME),
+                           str(stick)], cwd=ROOT, capture_output=True, text=True)
+    assert tool.returncode == 1 and f"not signed: {reason}" in tool.stderr, tool.stderr
+    assert not (stick / SIGNATURE_NAME).exists()
+    if trouble == "link":
+        assert "ignored, not a clip the box installs: clips/notes.wav" in tool.stdout

@@ -1,15 +1,18 @@
 """Sign a USB stick's configuration (and recorded clips) for one box, on the technician's PC.
 
-Checks queue-config.toml as the box would, replaces its plain PINs by salted hashes (so a lost
-stick gives none away), then writes queue-config.sig: the SHA-256 of the file and of every
-clip under clips/, under an HMAC with the box's installation key (its data directory's
-stick.key, copied from the box at installation).
-Usage: python tools/sign_stick.py --key stick.key STICK_FOLDER
+Replaces the plain PINs of queue-config.toml by salted hashes (so a lost stick gives none
+away), writes queue-config.sig: the SHA-256 of the file and of every clip under clips/, under an
+HMAC with the box's installation key (its data directory's stick.key, copied from the box at
+installation), then checks the stick as the box will; a stick the box would refuse is left
+unsigned, with the reason.
+Usage (with this repository's .venv): .venv/bin/python tools/sign_stick.py --key stick.key STICK
 """
 
 import argparse
 import hashlib
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -17,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from config import load_config  # noqa: E402
 from config.pin_hashing import keepable  # noqa: E402
 from firmware.signature import sign  # noqa: E402
-from firmware.stick import CLIPS_NAME, CONFIG_NAME, SIGNATURE_NAME  # noqa: E402
+from firmware.stick import (CLIPS_NAME, CONFIG_NAME, MAX_CLIP, SIGNATURE_NAME,  # noqa: E402
+                            discard, read_bundle)
 from media.speech import CLIPS  # noqa: E402
 
 
@@ -28,22 +32,54 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         key = bytes.fromhex(args.key.read_text().strip())
-        config = keepable(load_config(args.stick / CONFIG_NAME), str(args.stick / CONFIG_NAME))
-    except (OSError, ValueError) as exc:   # ConfigError is a ValueError
+        if not key:
+            raise ValueError(f"{args.key} holds no key")
+        digests = {CONFIG_NAME: hashlib.sha256(hashed_pins(args.stick)).hexdigest()}
+        digests.update(clips(args.stick))
+        (args.stick / SIGNATURE_NAME).write_text(sign(digests, key))
+        with tempfile.TemporaryDirectory() as box:   # everything checked as the box will
+            discard(read_bundle(args.stick, Path(box), key))
+    except (OSError, ValueError) as exc:   # ConfigError and NotAuthorised are ValueErrors
+        (args.stick / SIGNATURE_NAME).unlink(missing_ok=True)
         print(f"not signed: {exc}", file=sys.stderr)
         return 1
-    if config.data != (args.stick / CONFIG_NAME).read_bytes():
-        (args.stick / CONFIG_NAME).write_bytes(config.data)
-        print(f"{CONFIG_NAME}: plain PINs replaced by their hashes")
-    files = {CONFIG_NAME: config.data}
-    for clip in sorted(CLIPS):
-        path = args.stick / CLIPS_NAME / f"{clip}.wav"
-        if path.is_file() and not path.is_symlink():
-            files[f"{CLIPS_NAME}/{clip}.wav"] = path.read_bytes()
-    (args.stick / SIGNATURE_NAME).write_text(
-        sign({name: hashlib.sha256(data).hexdigest() for name, data in files.items()}, key))
-    print(f"signed {', '.join(files)} in {args.stick / SIGNATURE_NAME}")
+    print(f"signed {', '.join(digests)} in {args.stick / SIGNATURE_NAME}")
     return 0
+
+
+def hashed_pins(stick: Path) -> bytes:
+    """The stick's configuration, checked, its plain PINs replaced by hashes on the stick."""
+    path = stick / CONFIG_NAME
+    config = keepable(load_config(path), str(path))
+    if config.data != path.read_bytes():
+        path.write_bytes(config.data)
+        print(f"{CONFIG_NAME}: plain PINs replaced by their hashes")
+    return config.data
+
+
+def clips(stick: Path) -> dict[str, str]:
+    """The SHA-256 of every announcement clip on the stick, by name; a link or a clip too
+    large is an error (the box would refuse it), a file that is no clip is only named."""
+    digests = {}
+    for folder, _, files in os.walk(stick / CLIPS_NAME):
+        for file in sorted(files):
+            path = Path(folder, file)
+            name = path.relative_to(stick).as_posix()
+            if name.removeprefix(f"{CLIPS_NAME}/").removesuffix(".wav") not in CLIPS \
+                    or not name.endswith(".wav"):
+                print(f"ignored, not a clip the box installs: {name}")
+            elif path.is_symlink() or not path.is_file():
+                raise ValueError(f"{name} is not a file but a link or something else: copy"
+                                 " the clip itself")
+            elif path.stat().st_size > MAX_CLIP:
+                raise ValueError(f"{name} has {path.stat().st_size} bytes, more than the"
+                                 f" {MAX_CLIP} a clip may have")
+            else:
+                with open(path, "rb") as f:
+                    digests[name] = hashlib.file_digest(f, "sha256").hexdigest()
+    if (stick / CLIPS_NAME).is_symlink():
+        raise ValueError(f"{CLIPS_NAME} is a link: copy the folder itself")
+    return digests
 
 
 if __name__ == "__main__":
