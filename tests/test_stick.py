@@ -237,13 +237,19 @@ def test_a_full_or_read_only_stick_leaves_the_box_running_and_the_database_untou
         assert [p.name for p in (tiny_stick / "queue-export").iterdir()] == []   # no .partial
 
 
-def test_a_stick_pulled_out_mid_export(tmp_path):
+def a_day_done(tmp_path):
+    """A day in the hall at tmp_path/box, the loop stopped; and an empty stick beside it."""
     stick = tmp_path / "stick"
     stick.mkdir()
     app, day = wire(tmp_path / "box", clock=lambda: at(12))
     a_day(app)
     app.stop()
     asyncio.run(app.run())
+    return app, day, stick
+
+
+def test_a_stick_pulled_out_mid_export(tmp_path):
+    app, day, stick = a_day_done(tmp_path)
     before = dump(app)
     database = tmp_path / "box" / "queue.db"
 
@@ -419,12 +425,7 @@ def test_installed_files_are_synced_before_they_are_renamed_into_place(tmp_path,
 
 
 def test_two_exports_in_the_same_second_each_get_a_folder(tmp_path):
-    stick = tmp_path / "stick"
-    stick.mkdir()
-    app, day = wire(tmp_path / "box", clock=lambda: at(12))
-    a_day(app)
-    app.stop()
-    asyncio.run(app.run())
+    app, day, stick = a_day_done(tmp_path)
     day.devices.close()
     first = export(tmp_path / "box" / "queue.db", stick, at(12))
     second = export(tmp_path / "box" / "queue.db", stick, at(12))
