@@ -37,11 +37,11 @@ def make_history(path: Path, tickets: int = 500_000, days: int = 365) -> None:
             counter, teller = rng.randint(1, 4), f"T0{rng.randint(1, 4)}"
             db.execute(
                 "INSERT INTO tickets (id, day, label, service, number, state, counter, teller,"
-                " issued_at, queued_at, called_at, last_called_at, started_at, finished_at)"
-                " VALUES (?, ?, ?, ?, ?, 'done', ?, ?, ?, ?, ?, ?, ?, ?)",
+                " issued_at, queued_at, called_at, last_called_at, started_at, finished_at,"
+                " place) VALUES (?, ?, ?, ?, ?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (ticket_id, day.isoformat(), f"{service}{numbers[service]:03d}", service,
                  numbers[service], counter, teller, issued, issued, called, called, started,
-                 finished))
+                 finished, ticket_id))
             db.executemany(
                 "INSERT INTO events (at, kind, ticket_id, service, counter, teller)"
                 " VALUES (?, ?, ?, ?, ?, ?)",

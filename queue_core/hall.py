@@ -17,6 +17,7 @@ from queue_core.model import (OPEN_AT_COUNTER, CounterStatus, HallConfig, HallSt
 from queue_core.storage import transaction
 
 LAST_CALLS = 8
+NEXT_PLACE = "(SELECT IFNULL(MAX(id), 0) + 1 FROM tickets)"   # rowids only grow: a sequence
 RATINGS = {1: "very satisfied", 2: "satisfied", 3: "dissatisfied"}
 
 
@@ -73,8 +74,9 @@ class Hall:
                 "SELECT COUNT(*) FROM tickets WHERE day = ? AND state = 'waiting' AND service = ?"
                 " AND vip >= ?", (day, prefix, int(vip))).fetchone()[0]
             ticket = self._row_ticket(self.db.execute(
-                "INSERT INTO tickets (day, label, service, number, vip, state, issued_at,"
-                " queued_at) VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?) RETURNING *",
+                f"INSERT INTO tickets (day, label, service, number, vip, state, issued_at,"
+                f" queued_at, place) VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?, {NEXT_PLACE})"
+                f" RETURNING *",
                 (day, service.label(number), prefix, number, int(vip), now, now)).fetchone())
             self._log(now, "issue", ticket.id, service=prefix, detail="vip" if vip else None)
             return Issued(ticket, ahead)
@@ -134,31 +136,25 @@ class Hall:
         """Finish the counter's current ticket, if any, and call the next one by the policy.
 
         Order: tickets transferred to this counter, then priority (VIP) tickets, then the
-        counter's services in its priority order; oldest place in the queue first within each.
-        Returns None when nobody is waiting for this counter.
+        counter's services in its priority order; the first place in the queue (arrival order,
+        whatever the clock did) first within each. Returns None when nobody is waiting for this
+        counter.
         """
         teller, paused = self._session(counter)
         if paused:
             raise errors.CounterPaused(f"counter {counter} is paused")
         services = self._counter(counter).services
-        rank = " ".join(f"WHEN ? THEN {i}" for i in range(len(services)))
-        marks = ", ".join("?" * len(services))
         with transaction(self.db):
             current = self._current(counter)
             if current is not None:
                 self._finish(current, counter, teller, now)
-            row = self.db.execute(
-                f"SELECT id, service FROM tickets WHERE day = ? AND state = 'waiting'"
-                f" AND (target_counter = ? OR (target_counter IS NULL AND service IN ({marks})))"
-                f" ORDER BY target_counter IS NULL, vip DESC, CASE service {rank} ELSE 99 END,"
-                f" queued_at, id LIMIT 1",
-                (business_day(now), counter, *services, *services)).fetchone()
-            if row is None:
+            chosen = self._next(business_day(now), counter, services)
+            if chosen is None:
                 return None
             ticket = self._row_ticket(self.db.execute(
                 "UPDATE tickets SET state = 'called', counter = ?, teller = ?, called_at = ?,"
                 " last_called_at = ?, target_counter = NULL WHERE id = ? RETURNING *",
-                (counter, teller, now, now, row["id"])).fetchone())
+                (counter, teller, now, now, chosen)).fetchone())
             self._log(now, "call", ticket.id, service=ticket.service, counter=counter,
                       teller=teller)
             return ticket
@@ -204,8 +200,8 @@ class Hall:
                  to_counter: int | None = None, keep_place: bool = True) -> Ticket:
         """Send the current ticket to another service and/or a specific counter.
 
-        The ticket keeps its number; with `keep_place` it queues by its original issue time,
-        otherwise at the back. Returns the new visit, waiting.
+        The ticket keeps its number; with `keep_place` it keeps its place in the queue (that of
+        its first visit), otherwise it goes to the back. Returns the new visit, waiting.
         """
         teller, ticket = self._current_for(counter, *OPEN_AT_COUNTER)
         service = service or ticket.service
@@ -213,16 +209,17 @@ class Hall:
             raise errors.UnknownService(f"no service {service!r}")
         if to_counter is not None:
             self._counter(to_counter)
-        if to_counter == counter or (to_counter is None and service == ticket.service):
+        if service == ticket.service and to_counter in (None, counter):
             raise errors.WrongState(f"counter {counter}: {ticket.label} is already in that queue")
         with transaction(self.db):
             self._close(ticket.id, State.TRANSFERRED, now)
             new_id = self.db.execute(
-                "INSERT INTO tickets (day, label, service, number, vip, previous_id,"
-                " target_counter, state, issued_at, queued_at)"
-                " SELECT day, label, ?, number, vip, id, ?, 'waiting', issued_at, ?"
-                " FROM tickets WHERE id = ?",
-                (service, to_counter, ticket.queued_at if keep_place else now, ticket.id)).lastrowid
+                f"INSERT INTO tickets (day, label, service, number, vip, previous_id,"
+                f" target_counter, state, issued_at, queued_at, place)"
+                f" SELECT day, label, ?, number, vip, id, ?, 'waiting', issued_at, ?,"
+                f" {'place' if keep_place else NEXT_PLACE} FROM tickets WHERE id = ?",
+                (service, to_counter, ticket.queued_at if keep_place else now,
+                 ticket.id)).lastrowid
             detail = f"to {service}" + (f" at counter {to_counter}" if to_counter else "")
             self._log(now, "transfer", ticket.id, counter=counter, teller=teller, detail=detail)
             return self._ticket(new_id)
@@ -321,6 +318,23 @@ class Hall:
         if counter is None:
             raise errors.UnknownCounter(f"no counter {number}")
         return counter
+
+    def _next(self, day: str, counter: int, services: tuple[str, ...]) -> int | None:
+        """The ticket `counter` calls next (see call_next): each kind of candidate is the first
+        row of an index range, so the cost does not grow with the queue."""
+        rank = " ".join(f"WHEN ? THEN {i}" for i in range(len(services)))
+        row = self.db.execute(   # sent to this counter: few, whatever their service
+            f"SELECT id FROM tickets WHERE day = ? AND target_counter = ? AND state = 'waiting'"
+            f" ORDER BY vip DESC, CASE service {rank} ELSE 99 END, place LIMIT 1",
+            (day, counter, *services)).fetchone()
+        for vip, service in ((vip, s) for vip in (1, 0) for s in services):
+            if row is not None:
+                break
+            row = self.db.execute(
+                "SELECT id FROM tickets WHERE day = ? AND service = ? AND vip = ?"
+                " AND state = 'waiting' AND target_counter IS NULL ORDER BY place LIMIT 1",
+                (day, service, vip)).fetchone()
+        return None if row is None else row[0]
 
     def _highest(self, day: str, prefix: str) -> int | None:
         """The last number service `prefix` issued on `day` (None before its first ticket)."""

@@ -94,6 +94,7 @@ class Ticket:
     recalls: int
     started_at: float | None
     finished_at: float | None
+    place: int   # order in its queue: a sequence, whatever the clock did
 
 
 @dataclass(frozen=True)

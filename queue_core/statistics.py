@@ -61,15 +61,17 @@ _MAXES = ("longest_wait", "longest_handling")
 
 def _partials(db: sqlite3.Connection, first: str, last: str, daily: bool):
     day = "t.day" if daily else "?"   # per day, or the range's last day (for "waiting now")
-    handling = "CASE WHEN t.state = 'done' THEN t.finished_at - t.started_at END"
+    # No figure is negative, whatever the clock did between two events (NTP steps it).
+    handling = "CASE WHEN t.state = 'done' THEN MAX(0, t.finished_at - t.started_at) END"
+    wait = "MAX(0, t.called_at - t.queued_at)"
     return db.execute(
         f"SELECT {day}, t.service, t.counter, t.teller,"
         f" SUM(t.previous_id IS NULL), SUM(t.state = 'done'),"
         f" SUM(t.state = 'waiting' AND t.day = {day}), SUM(t.state = 'no_show'),"
-        f" SUM(t.state = 'transferred'), SUM(t.called_at - t.queued_at), COUNT(t.called_at),"
+        f" SUM(t.state = 'transferred'), SUM({wait}), COUNT(t.called_at),"
         f" SUM({handling}), COUNT({handling}),"
         f" SUM(r.rating = 1), SUM(r.rating = 2), SUM(r.rating = 3),"
-        f" MAX(t.called_at - t.queued_at), MAX({handling})"
+        f" MAX({wait}), MAX({handling})"
         f" FROM tickets t LEFT JOIN ratings r ON r.ticket_id = t.id"
         f" WHERE t.day BETWEEN ? AND ? GROUP BY {'t.day, ' if daily else ''}2, 3, 4",
         (() if daily else (last, last)) + (first, last))
@@ -146,7 +148,7 @@ def estimated_wait(db: sqlite3.Connection, config: HallConfig, prefix: str,
     ahead = db.execute("SELECT COUNT(*) FROM tickets WHERE day = ? AND state = 'waiting'"
                        " AND service = ?", (day, prefix)).fetchone()[0]
     recent = [row[0] for row in db.execute(
-        "SELECT finished_at - started_at FROM tickets WHERE day = ? AND service = ?"
+        "SELECT MAX(0, finished_at - started_at) FROM tickets WHERE day = ? AND service = ?"
         " AND state = 'done' ORDER BY finished_at DESC LIMIT ?", (day, prefix, RECENT))]
     handling = sum(recent) / len(recent) if recent else DEFAULT_HANDLING
     return ahead * handling / len(serving)

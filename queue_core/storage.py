@@ -82,6 +82,19 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX ratings_at ON ratings(at);
     """,
+    """
+    -- A ticket's place in its queue: a sequence, never the wall clock (which NTP steps). A
+    -- visit transferred keeping its place keeps its first visit's; one sent to the back gets a
+    -- new one. Each kind of candidate to call is the first row of an index range.
+    ALTER TABLE tickets ADD COLUMN place INTEGER NOT NULL DEFAULT 0;
+    UPDATE tickets SET place = CASE WHEN previous_id IS NOT NULL AND queued_at = issued_at
+        THEN (SELECT f.id FROM tickets f WHERE f.day = tickets.day AND f.label = tickets.label
+              AND f.previous_id IS NULL) ELSE id END;
+    CREATE INDEX tickets_queue ON tickets(day, service, vip, place)
+        WHERE state = 'waiting' AND target_counter IS NULL;
+    CREATE INDEX tickets_targeted ON tickets(day, target_counter, vip, place)
+        WHERE state = 'waiting' AND target_counter IS NOT NULL;
+    """,
 )
 
 

@@ -3,6 +3,7 @@
 import pytest
 
 from conftest import at, logged_in
+from queue_core import statistics
 from queue_core.errors import CounterPaused
 from queue_core.model import State
 
@@ -88,3 +89,32 @@ def test_yesterdays_waiting_tickets_are_not_called_today(hall):
     logged_in(hall, 1)
     hall.issue("A", at(17, day=22))
     assert hall.call_next(1, at(9, day=23)) is None
+
+
+def test_arrival_order_holds_when_the_clock_steps_back(hall):
+    """NTP steps a board's clock, sometimes by an hour: the queue is arrival order all the same,
+    and no waiting or handling time comes out negative."""
+    logged_in(hall, 1)
+    hall.issue("A", at(10, 0))
+    hall.issue("A", at(9, 5))           # the clock was stepped back an hour
+    first = hall.call_next(1, at(9, 10))
+    hall.finish(1, at(9, 8))            # and back again a little
+    assert first.label == "A001"
+    assert hall.call_next(1, at(9, 20)).label == "A002"
+    figures = statistics.figures(hall.db, "2026-11-23", "2026-11-23")["service"]["A"]
+    assert figures.longest_wait >= 0 and figures.average_wait >= 0
+    assert figures.longest_handling == 0
+
+
+def test_arrival_order_holds_for_a_transfer_keeping_its_place_and_one_sent_back(hall):
+    logged_in(hall, 2, 3)
+    hall.issue("A", at(9, 0))
+    hall.issue("B", at(9, 1))
+    hall.issue("A", at(9, 2))
+    hall.call_next(2, at(9, 3))                                   # A001
+    hall.transfer(2, at(8, 0), service="B")                       # (clock stepped back)
+    hall.call_next(2, at(9, 4))                                   # A002
+    hall.transfer(2, at(8, 1), service="B", keep_place=False)     # to the back
+    hall.issue("B", at(8, 2))
+    assert [hall.call_next(3, at(9, 10 + n)).label for n in range(4)] == \
+        ["A001", "B001", "A002", "B002"]

@@ -47,7 +47,7 @@ def test_the_halls_own_lines_and_qr_code(tmp_path):
     ticket = TicketConfig(header=("WELCOME", "欢迎光临"), footer=("过号请重新取号",),
                           qr="https://bank.example/q/{day}/{service}/{label}")
     issued = Issued(Ticket(7, "2026-11-23", "B004", "B", State.WAITING, False, None, None, None,
-                           None, at(9), at(9), None, None, 0, None, None), 2)
+                           None, at(9), at(9), None, None, 0, None, None, 7), 2)
     ops = decode(ticket_escpos(ticket_layout(hall, ticket, issued), 512))
     assert ("text", "WELCOME") in ops
     images = [op[1].tobytes() for op in ops if op[0] == "image"]

@@ -105,3 +105,23 @@ def test_an_operation_that_fails_midway_records_no_request(hall):
     assert hall.tickets("2026-11-23") == []
     with hall.once("keypad:1", "s1:1", at(9)) as fresh:
         assert fresh
+
+
+def test_an_older_database_gets_its_queue_places_from_its_history(db_path):
+    """Migration 4 orders the queues by place: a visit that kept its place gets its first
+    visit's, every other row its own."""
+    db = sqlite3.connect(db_path, isolation_level=None)
+    for script in MIGRATIONS[:3]:
+        db.executescript(script)
+    db.execute("PRAGMA user_version=3")
+    rows = [(1, "A001", "A", None, 100.0, 100.0, "transferred"),
+            (2, "A002", "A", None, 110.0, 110.0, "waiting"),
+            (3, "A001", "B", 1, 100.0, 100.0, "waiting"),      # kept its place
+            (4, "B001", "B", None, 120.0, 120.0, "transferred"),
+            (5, "B001", "A", 4, 120.0, 130.0, "waiting")]      # sent to the back
+    db.executemany("INSERT INTO tickets (id, day, label, service, number, previous_id,"
+                   " issued_at, queued_at, state) VALUES (?, '2026-11-23', ?, ?, 1, ?, ?, ?, ?)",
+                   rows)
+    db.close()
+    db = open_database(db_path)
+    assert dict(db.execute("SELECT id, place FROM tickets")) == {1: 1, 2: 2, 3: 1, 4: 4, 5: 5}

@@ -138,3 +138,13 @@ def test_status_shows_counters_waiting_and_last_calls(hall):
         [(1, "T1", False, "A001"), (2, None, False, None), (3, "T3", True, "B001"),
          (4, None, False, None)]
     assert [t.label for t in status.last_calls] == ["B001", "A001"]
+
+
+def test_a_ticket_can_be_moved_to_another_service_at_its_own_counter(hall):
+    logged_in(hall, 3)
+    hall.issue("B", at(9, 0))
+    hall.issue("A", at(9, 1))
+    hall.call_next(3, at(9, 2))                                   # B001
+    moved = hall.transfer(3, at(9, 3), service="A", to_counter=3)
+    assert (moved.label, moved.service, moved.target_counter) == ("B001", "A", 3)
+    assert hall.call_next(3, at(9, 4)).label == "B001"            # sent to this counter: first
