@@ -245,3 +245,7 @@ def _check_references(config: HallConfig, path: str | Path) -> None:
         if len(set(counter.services)) != len(counter.services):
             raise ConfigError(f"{path}: [[counter]] {counter.number}, option 'services':"
                               " a service is listed twice")
+    for service in config.services:   # else its tickets print, and nobody can call them
+        if not any(service.prefix in counter.services for counter in config.counters):
+            raise ConfigError(f"{path}: [[service]] {service.prefix!r} is served by no"
+                              " [[counter]]")

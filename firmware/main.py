@@ -25,7 +25,7 @@ from drivers.printer import PRINTABLE
 from firmware.logins import LoginGuard
 from firmware.notify import notify, watchdog_interval
 from firmware.signature import read_key
-from firmware.stick import discard, export, install, read_bundle, write_report
+from firmware.stick import discard, export, install, read_bundle, reinstate, write_report
 from media.speech import call_announcement
 from media.ticket import ticket_layout
 from media.wall import wall_lines
@@ -330,34 +330,28 @@ class Appliance:
         try:
             new = await asyncio.to_thread(
                 lambda: keepable(load_config(self.paths.config), str(self.paths.config)))
-            self._check_orphans(new, now)
-        except ConfigError as exc:
+            self._apply(new, now)   # checked and applied in one step of the loop
+        except (ConfigError, errors.ReconfigurationRefused) as exc:
             self._refuse(f"reload refused, nothing changed: {exc}", now)
             return
-        self._apply(new, now)   # checked and applied in one step of the loop: nothing between
         self.devices.office.report("configuration reloaded")
         try:
             await asyncio.to_thread(remember, new.data, self.paths.last_valid)
         except OSError as exc:   # the file itself is valid: the next boot reads it again
             log.error("the reloaded configuration was not kept as the last valid one: %s", exc)
 
-    def _check_orphans(self, new: ApplianceConfig, now: float) -> None:
-        """A configuration may not remove a service people wait for, nor a counter a teller is
-        logged in at: it is refused until they are served or logged out."""
-        status = self.hall.status(now)
-        for prefix, waiting in status.waiting.items():
-            if waiting and new.hall.service(prefix) is None:
-                raise ConfigError(f"service {prefix} is gone but {waiting} wait for it")
-        for counter in status.counters:
-            if counter.teller and new.hall.counter(counter.number) is None:
-                raise ConfigError(f"counter {counter.number} is gone but {counter.teller} is"
-                                  " logged in there")
-
     def _apply(self, new: ApplianceConfig, now: float) -> None:
+        """Run on `new`, if the hall accepts it (raises ReconfigurationRefused: it would orphan
+        someone); tellers it no longer lists are logged out, and their keypads say so."""
+        for done in self.hall.reconfigure(new.hall, now):
+            log.info(done)
+            self.devices.office.report(done)
         if new.hardware != self.config.hardware:
             log.warning("the [hardware] changes take effect at the next start")
-        self.config, self.hall.config = new, new.hall
+        self.config = new
         self._update_leds(now)
+        for counter in self.hall.status(now).counters:
+            self._show_keypad(counter.number, now)
         log.info("configuration from %s applied", self.paths.config)
 
     def _refuse(self, text: str, now: float) -> None:
@@ -419,17 +413,23 @@ class Appliance:
                                              read_key(self.paths.data))
             if bundle is None:
                 return None
-            self._check_orphans(bundle.config, now)
+            self.hall.check_reconfiguration(bundle.config.hall, now)
+            running = self.config, self.paths.config
             self.paths.config = await asyncio.to_thread(install, bundle, self.paths.data)
+            try:
+                self._apply(bundle.config, now)
+            except errors.ReconfigurationRefused:   # the hall changed while the files were
+                self.paths.config = await asyncio.to_thread(   # written: put them back
+                    reinstate, *running, self.paths.data)
+                raise
             await asyncio.to_thread(remember, bundle.config.data, self.paths.last_valid)
         except Exception as exc:   # unsigned, invalid, too large, a link, a full partition…
             if bundle is not None:
                 discard(bundle)
-            if not isinstance(exc, (ValueError, OSError)):   # (ConfigError, NotAuthorised)
+            if not isinstance(exc, (ValueError, OSError)):   # (ConfigError, NotAuthorised…)
                 log.exception("USB configuration")
             self._refuse(f"USB configuration refused, nothing changed: {exc}", now)
             return f"REFUSED, nothing changed: {exc}"
-        self._apply(bundle.config, now)
         self.devices.office.report(f"installed from the USB stick: {bundle}")
         return f"installed: {bundle}"
 

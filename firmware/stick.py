@@ -108,6 +108,18 @@ def install(bundle: Bundle, data_dir: Path) -> Path:
     return target
 
 
+def reinstate(config: ApplianceConfig, path: Path, data_dir: Path) -> Path:
+    """Put back the configuration the box ran on from `path` before an install that the hall
+    then refused; returns the file to run on. (Clips the install brought stay: they say the
+    same words.)"""
+    installed = data_dir / "config.toml"
+    if path == installed:
+        remember(config.data, installed)
+    else:
+        installed.unlink(missing_ok=True)
+    return path
+
+
 def discard(bundle: Bundle) -> None:
     """Drop a bundle that will not be installed."""
     if bundle.clips is not None:

@@ -65,6 +65,12 @@ class NothingToRate(QueueError):
     display = "NOTHING TO RATE"
 
 
+class ReconfigurationRefused(QueueError, ValueError):
+    """A new configuration would orphan waiting tickets, a counter in use or a teller at work."""
+
+    display = "NOT ALLOWED"
+
+
 class StorageError(QueueError, RuntimeError):
     """The database cannot be opened as one, or was written by a newer firmware."""
 

@@ -26,18 +26,6 @@ def business_day(now: float) -> str:
     return datetime.fromtimestamp(now).date().isoformat()
 
 
-def _full(service: Service, highest: int | None) -> str | None:
-    """Why `service` can issue no more today, having issued up to number `highest` (numbers
-    are given in order from `first`, none skipped, so that also counts the tickets issued)."""
-    if highest is None:
-        return None
-    if highest >= service.last:
-        return f"numbers up to {service.last} used"
-    if service.daily_cap is not None and highest - service.first + 1 >= service.daily_cap:
-        return f"daily cap {service.daily_cap} reached"
-    return None
-
-
 class Hall:
     """The queue state of one hall, kept in an open database (see `open_database`).
 
@@ -66,10 +54,9 @@ class Hall:
             raise errors.UnknownService(f"no service {prefix!r}")
         day = business_day(now)
         with transaction(self.db):
-            highest = self._highest(day, prefix)
-            if reason := _full(service, highest):
-                raise errors.ServiceFull(f"service {prefix}: {reason}")
-            number = service.first if highest is None else highest + 1
+            number, full = self._next_number(day, service)
+            if full:
+                raise errors.ServiceFull(f"service {prefix}: {full}")
             ahead = self.db.execute(
                 "SELECT COUNT(*) FROM tickets WHERE day = ? AND state = 'waiting' AND service = ?"
                 " AND vip >= ?", (day, prefix, int(vip))).fetchone()[0]
@@ -80,6 +67,52 @@ class Hall:
                 (day, service.label(number), prefix, number, int(vip), now, now)).fetchone())
             self._log(now, "issue", ticket.id, service=prefix, detail="vip" if vip else None)
             return Issued(ticket, ahead)
+
+    # -- reconfiguration ---------------------------------------------------------------------
+
+    def reconfigure(self, new: HallConfig, now: float) -> list[str]:
+        """Run on `new` from now on, if it orphans no one (see check_reconfiguration). Tellers
+        it no longer lists are logged out, each with an event; returns what was done."""
+        self.check_reconfiguration(new, now)
+        done = []
+        with transaction(self.db):
+            for row in self.db.execute("SELECT counter, teller FROM counter_sessions").fetchall():
+                if new.teller(row["teller"]) is None:
+                    self.db.execute("DELETE FROM counter_sessions WHERE counter = ?",
+                                    (row["counter"],))
+                    self._log(now, "logout", counter=row["counter"], teller=row["teller"],
+                              detail="no longer configured")
+                    done.append(f"teller {row['teller']} logged out at counter {row['counter']}:"
+                                " no longer configured")
+        self.config = new
+        return done
+
+    def check_reconfiguration(self, new: HallConfig, now: float) -> None:
+        """Raises ReconfigurationRefused, with the reason, when `new` would orphan anyone: a
+        service people wait for that it removes or no counter of it serves, a counter a ticket
+        was sent to or a teller is logged in at that it removes, a teller it removes who is
+        serving a customer."""
+        day = business_day(now)
+        for service, target, waiting in self.db.execute(
+                "SELECT service, target_counter, COUNT(*) FROM tickets WHERE day = ?"
+                " AND state = 'waiting' GROUP BY 1, 2", (day,)):
+            if new.service(service) is None:
+                raise errors.ReconfigurationRefused(f"service {service} is gone but {waiting}"
+                                                    " wait for it")
+            if target is not None and new.counter(target) is None:
+                raise errors.ReconfigurationRefused(f"counter {target} is gone but {waiting}"
+                                                    " were sent there")
+            if target is None and not any(service in c.services for c in new.counters):
+                raise errors.ReconfigurationRefused(f"no counter serves {service} but"
+                                                    f" {waiting} wait for it")
+        for row in self.db.execute("SELECT counter, teller FROM counter_sessions"):
+            if new.counter(row["counter"]) is None:
+                raise errors.ReconfigurationRefused(f"counter {row['counter']} is gone but"
+                                                    f" {row['teller']} is logged in there")
+            if new.teller(row["teller"]) is None and self._current(row["counter"]):
+                raise errors.ReconfigurationRefused(
+                    f"teller {row['teller']} is gone but serves a customer at counter"
+                    f" {row['counter']}")
 
     def cancel(self, label: str, now: float) -> Ticket:
         """Take a waiting ticket of today out of the queue (the customer left)."""
@@ -304,7 +337,7 @@ class Hall:
     def full_services(self, now: float) -> set[str]:
         """The services that cannot issue another ticket today (range or daily cap used up)."""
         day = business_day(now)
-        return {s.prefix for s in self.config.services if _full(s, self._highest(day, s.prefix))}
+        return {s.prefix for s in self.config.services if self._next_number(day, s)[1]}
 
     def tickets(self, day: str) -> list[Ticket]:
         """Every visit of every ticket of `day`, in issue order."""
@@ -336,10 +369,19 @@ class Hall:
                 (day, service, vip)).fetchone()
         return None if row is None else row[0]
 
-    def _highest(self, day: str, prefix: str) -> int | None:
-        """The last number service `prefix` issued on `day` (None before its first ticket)."""
-        return self.db.execute("SELECT MAX(number) FROM tickets WHERE day = ? AND service = ?"
-                               " AND previous_id IS NULL", (day, prefix)).fetchone()[0]
+    def _next_number(self, day: str, service: Service) -> tuple[int, str | None]:
+        """The number `service` issues next on `day`, and why it can issue none (its range or
+        its daily cap used up). Numbers only grow within a day, and stay in the range the
+        service has now, also when that range or the cap changed during the day."""
+        highest, issued = self.db.execute(
+            "SELECT MAX(number), COUNT(*) FROM tickets WHERE day = ? AND service = ?"
+            " AND previous_id IS NULL", (day, service.prefix)).fetchone()
+        number = service.first if highest is None else max(highest + 1, service.first)
+        if number > service.last:
+            return number, f"numbers up to {service.last} used"
+        if service.daily_cap is not None and issued >= service.daily_cap:
+            return number, f"daily cap {service.daily_cap} reached"
+        return number, None
 
     def _session(self, counter: int) -> tuple[str, bool]:
         """The teller logged in at `counter`, and whether the counter is paused."""
