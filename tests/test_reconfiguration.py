@@ -40,8 +40,8 @@ def test_a_teller_no_longer_listed_is_logged_out_or_the_change_waits_for_the_cus
     hall.issue("A", at(9))
     hall.call_next(1, at(9, 1))
     without_t1_t2 = replace(CONFIG, tellers=CONFIG.tellers[2:])
-    with pytest.raises(errors.ReconfigurationRefused, match="teller T1 is gone but serves a"
-                                                           " customer at counter 1"):
+    refusal = "teller T1 is gone but serves a customer at counter 1"
+    with pytest.raises(errors.ReconfigurationRefused, match=refusal):
         hall.reconfigure(without_t1_t2, at(9, 2))
     hall.finish(1, at(9, 3))
     assert hall.reconfigure(without_t1_t2, at(9, 4)) == [
@@ -69,9 +69,8 @@ def test_numbers_stay_in_a_range_changed_during_the_day(hall):
 def test_a_daily_cap_lowered_during_the_day_counts_what_was_issued(hall):
     for minute in range(3):
         hall.issue("B", at(9, minute))
-    capped = replace(CONFIG, services=(CONFIG.services[0], replace(CONFIG.services[1],
-                                                                    first=100, daily_cap=4),
-                                       CONFIG.services[2]))
+    b = replace(CONFIG.services[1], first=100, daily_cap=4)
+    capped = replace(CONFIG, services=(CONFIG.services[0], b, CONFIG.services[2]))
     hall.reconfigure(capped, at(10))
     assert hall.issue("B", at(10, 1)).ticket.label == "B100"
     with pytest.raises(errors.ServiceFull, match="daily cap 4 reached"):
