@@ -180,6 +180,7 @@ class Appliance:
         if handler is None:
             log.error("ignored unknown event %r", event)
             return
+        logged = self.hall.last_event()
         try:
             handler(event)
         except QueueError as exc:
@@ -188,9 +189,11 @@ class Appliance:
                 self.devices.keypads.show(event.counter, exc.display, alarm=True)
             elif isinstance(event, BackOffice):
                 self.devices.office.report(f"refused: {exc}")
-        except Exception as exc:   # a full disk, a bug: its transaction rolled back; go on
+        except Exception as exc:   # a full disk, a bug: say what is known, and go on
             log.exception("failed to handle %r", event)
-            self.devices.office.report(f"FAULT, nothing changed: {exc}")
+            saved = self.hall.last_event() != logged   # every committed change logs an event
+            self.devices.office.report(("FAULT after the change was saved" if saved else
+                                        "FAULT, nothing changed") + f": {exc}")
         finally:
             if getattr(event, "done", None) is not None and not event.done.done():
                 event.done.set_result(None)

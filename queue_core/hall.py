@@ -260,19 +260,22 @@ class Hall:
     # -- customer evaluation -----------------------------------------------------------------
 
     def rate(self, counter: int, now: float, rating: int) -> Ticket:
-        """The customer at `counter` rates the visit finished there within the last
-        `rating_window` seconds (1 very satisfied, 2 satisfied, 3 dissatisfied); each once."""
+        """The customer at `counter` rates the visit the teller finished there last, within
+        `rating_window` seconds of the finish and before the next call (1 very satisfied, 2
+        satisfied, 3 dissatisfied); each visit once."""
         self._counter(counter)
         window = self.config.rating_window
         if rating not in RATINGS:
             raise errors.NothingToRate(f"counter {counter}: no rating {rating!r}")
+        last = self.db.execute(   # what the counter did last: a finish, or the next call
+            "SELECT kind, ticket_id, at FROM events WHERE counter = ? AND kind IN"
+            " ('finish', 'call') ORDER BY id DESC LIMIT 1", (counter,)).fetchone()
+        if last is None or last["kind"] != "finish" or not 0 <= now - last["at"] <= window:
+            raise errors.NothingToRate(f"counter {counter}: no visit finished in the last"
+                                       f" {window:.0f} s before the next call")
         row = self.db.execute(
             "SELECT t.*, r.rating FROM tickets t LEFT JOIN ratings r ON r.ticket_id = t.id"
-            " WHERE t.counter = ? AND t.state = 'done' AND t.finished_at >= ?"
-            " ORDER BY t.finished_at DESC LIMIT 1", (counter, now - window)).fetchone()
-        if row is None:
-            raise errors.NothingToRate(f"counter {counter}: no visit finished in the last"
-                                       f" {window:.0f} s")
+            " WHERE t.id = ?", (last["ticket_id"],)).fetchone()
         if row["rating"] is not None:
             raise errors.NothingToRate(f"counter {counter}: {row['label']} is rated already")
         with transaction(self.db):
@@ -333,6 +336,10 @@ class Hall:
             "SELECT * FROM tickets WHERE day = ? AND last_called_at IS NOT NULL"
             " ORDER BY last_called_at DESC, id DESC LIMIT ?", (day, LAST_CALLS)))
         return HallStatus(day, waiting, counters, last_calls)
+
+    def last_event(self) -> int:
+        """The id of the newest event: it grows with every committed change."""
+        return self.db.execute("SELECT IFNULL(MAX(id), 0) FROM events").fetchone()[0]
 
     def full_services(self, now: float) -> set[str]:
         """The services that cannot issue another ticket today (range or daily cap used up)."""

@@ -56,7 +56,10 @@ def open_or_recover(path: Path) -> tuple[sqlite3.Connection, str | None]:
             return open_database(path), None
         except StorageError as exc:
             reason = str(exc)
-    aside = path.parent / f"damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+    stamp = time.strftime('%Y%m%d-%H%M%S')
+    aside = next(folder for folder in (path.parent / f"damaged-{stamp}{suffix}" for suffix in
+                                       ("", *(f"-{n}" for n in range(2, 1000))))
+                 if not folder.exists())   # a second recovery in the same second
     aside.mkdir()
     for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"),
                  marker):

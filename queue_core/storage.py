@@ -95,6 +95,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX tickets_targeted ON tickets(day, target_counter, vip, place)
         WHERE state = 'waiting' AND target_counter IS NOT NULL;
     """,
+    """
+    -- A counter's latest events (what its keypad last showed), without reading the history.
+    CREATE INDEX events_counter ON events(counter, id) WHERE counter IS NOT NULL;
+    """,
 )
 
 

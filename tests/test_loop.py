@@ -139,3 +139,18 @@ def test_a_fault_in_one_event_is_reported_and_the_hall_keeps_going(tmp_path, cap
     assert day.printed.count("FAULT, nothing changed") == 2
     assert "export: no USB stick" in day.printed
     assert day.hall.tickets("2026-11-23") == []   # the write was refused
+
+
+def test_a_fault_after_the_commit_says_the_change_was_saved(tmp_path):
+    app, day = wire(tmp_path)
+
+    def broken(layout):   # the printer's driver fails after the ticket is committed
+        raise RuntimeError("printer driver bug")
+
+    day.devices.printer.submit = broken
+    app.inbox.post(ButtonPressed("A", at(9)))
+    app.stop()
+    asyncio.run(app.run())
+    day.devices.close()
+    assert "[office] FAULT after the change was saved: printer driver bug" in day.printed
+    assert [t.label for t in day.hall.tickets("2026-11-23")] == ["A001"]

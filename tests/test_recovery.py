@@ -115,3 +115,12 @@ def test_a_recovery_carries_every_table_over_ratings_included(db_path):
     db, report = open_or_recover(db_path)
     assert "1 ratings" in report and "1 requests" not in report
     assert [tuple(r) for r in db.execute("SELECT rating FROM ratings")] == [(1,)]
+
+
+def test_two_recoveries_in_the_same_second_keep_both_damaged_files(db_path):
+    for _ in range(2):
+        db_path.write_bytes(b"not a database at all" * 100)
+        db, note = open_or_recover(db_path)
+        db.close()
+    kept = sorted(p.name for p in db_path.parent.glob("damaged-*"))
+    assert len(kept) == 2 and kept[1] == f"{kept[0]}-2"

@@ -143,3 +143,17 @@ def test_daily_summary(hall):
     assert sorted(rows) == [("2026-11-21", "A"), ("2026-11-21", "B"), ("2026-11-22", "A"),
                             ("2026-11-22", "B")]
     assert (rows["2026-11-22", "A"].served, rows["2026-11-22", "B"].waiting) == (1, 1)
+
+
+def test_a_rating_belongs_to_the_visit_the_keypad_showed_finished(hall):
+    logged_in(hall, 1)
+    for minute in range(2):
+        hall.issue("A", at(9, minute))
+    hall.call_next(1, at(9, 2))
+    hall.finish(1, at(9, 3))                      # A001 finished: its customer may rate
+    hall.call_next(1, at(9, 3, 10))               # A002 called: A001's rating closes
+    with pytest.raises(errors.NothingToRate, match="before the next call"):
+        hall.rate(1, at(9, 3, 20), rating=3)
+    hall.finish(1, at(9, 3, 30))
+    assert hall.rate(1, at(9, 3, 40), rating=1).label == "A002"
+    assert [tuple(r) for r in hall.db.execute("SELECT ticket_id FROM ratings")] == [(2,)]
