@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable
 
 from config.hardware import ButtonsConfig, EvaluationKeys
@@ -21,19 +22,20 @@ LED_BLINK = {"printing": (0.25, 0.25), "fault": (0.1, 0.1)}
 
 
 class PressFilter:
-    """Lets one press per button through every `min_interval` seconds."""
+    """Lets one press per button through every `min_interval` seconds of the monotonic clock
+    (the wall clock may step back an hour: every press would then be "again")."""
 
-    def __init__(self, min_interval: float):
-        self.min_interval = min_interval
+    def __init__(self, min_interval: float, monotonic: Callable[[], float] = time.monotonic):
+        self.min_interval, self.monotonic = min_interval, monotonic
         self._last: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def accept(self, service: str, at: float) -> bool:
+    def accept(self, service: str) -> bool:
         with self._lock:
-            last = self._last.get(service)
-            if last is not None and at - last < self.min_interval:
+            now, last = self.monotonic(), self._last.get(service)
+            if last is not None and now - last < self.min_interval:
                 return False
-            self._last[service] = at
+            self._last[service] = now
             return True
 
 
@@ -63,9 +65,8 @@ class TicketButtons:
             self.leds[service] = LED(pin, pin_factory=pin_factory)
 
     def _pressed(self, service: str) -> None:
-        at = self.clock()
-        if self.filter.accept(service, at):
-            self.post(ButtonPressed(service, at))
+        if self.filter.accept(service):
+            self.post(ButtonPressed(service, self.clock()))
         else:
             log.info("button %s: pressed again within %.1f s, ignored", service,
                      self.filter.min_interval)
@@ -108,9 +109,8 @@ class EvaluationButtons:
                 self.buttons.append(button)
 
     def _pressed(self, counter: int, rating: int) -> None:
-        at = self.clock()
-        if self.filter.accept(str(counter), at):
-            self.post(CounterKey(counter, "rate", at, {"rating": rating}))
+        if self.filter.accept(str(counter)):
+            self.post(CounterKey(counter, "rate", self.clock(), {"rating": rating}))
 
     def close(self) -> None:
         for button in self.buttons:

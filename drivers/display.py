@@ -8,9 +8,10 @@ the dim/off schedule. A device that fails to take a frame is reported once and r
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, TextIO
 
 from config.hardware import DisplayConfig
 from media.wall import led_picture, line_height, line_width, wall_frame
@@ -44,8 +45,9 @@ def scheduled_mode(schedule: tuple[tuple[str, str], ...], now: float) -> str:
 class WallDisplay:
     """Example: WallDisplay(max7219(config), config).show(["A012 → 3", "B004 → 1"])"""
 
-    def __init__(self, device, config: DisplayConfig):
-        self.device, self.config = device, config
+    def __init__(self, device, config: DisplayConfig,
+                 monotonic: Callable[[], float] = time.monotonic):
+        self.device, self.config, self.monotonic = device, config, monotonic
         self.lines: list[str] = []
         self.mode = "on"
         self.healthy = True
@@ -57,16 +59,18 @@ class WallDisplay:
         self.lines = list(lines)
         self._restart()
 
-    def notice(self, text: str, until: float) -> None:
-        """Show `text` on the top line until `until` (seconds since the epoch)."""
-        self._notice = (text, until)
+    def notice(self, text: str, seconds: float) -> None:
+        """Show `text` on the top line for `seconds` (on the monotonic clock: a step of the
+        wall clock neither keeps a notice up for an hour nor drops it at once)."""
+        self._notice = (text, self.monotonic() + seconds)
         self._restart()
 
     def tick(self, now: float) -> None:
+        """One step: the schedule at wall-clock time `now`, notices, scrolling."""
         mode = scheduled_mode(self.config.schedule, now)
         if mode != self.mode:
             self._set_mode(mode)
-        if self._notice and now >= self._notice[1]:
+        if self._notice and self.monotonic() >= self._notice[1]:
             self._notice = None
             self._restart()
         elif self._scrolls:

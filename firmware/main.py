@@ -125,7 +125,7 @@ class Appliance:
         tasks.append(asyncio.create_task(self._check_database()))
         for note in self.notes:   # the hall hears of them, not only the log
             self.devices.office.report(note)
-            self.devices.display.notice(note, now + NOTICE_SECONDS)
+            self.devices.display.notice(note, NOTICE_SECONDS)
         while (event := await self.inbox.queue.get()) is not None:
             if isinstance(event, BackOffice) and event.command == "quit":
                 break
@@ -220,7 +220,7 @@ class Appliance:
             log.error("ticket %s not printed (printer %s); shown on the wall", event.label,
                       event.status)
             self.devices.display.notice(f"{event.label} 请记住您的号码 Please remember your number",
-                                        event.at + NOTICE_SECONDS)
+                                        NOTICE_SECONDS)
         elif not event.label:
             log.log(logging.INFO if event.status in PRINTABLE else logging.ERROR,
                     "printer: %s", event.status)
@@ -335,7 +335,7 @@ class Appliance:
                 lambda: keepable(load_config(self.paths.config), str(self.paths.config)))
             self._apply(new, now)   # checked and applied in one step of the loop
         except (ConfigError, errors.ReconfigurationRefused) as exc:
-            self._refuse(f"reload refused, nothing changed: {exc}", now)
+            self._refuse(f"reload refused, nothing changed: {exc}")
             return
         self.devices.office.report("configuration reloaded")
         try:
@@ -357,10 +357,10 @@ class Appliance:
             self._show_keypad(counter.number, now)
         log.info("configuration from %s applied", self.paths.config)
 
-    def _refuse(self, text: str, now: float) -> None:
+    def _refuse(self, text: str) -> None:
         log.error(text)
         self.devices.office.report(text)
-        self.devices.display.notice(text, now + NOTICE_SECONDS)
+        self.devices.display.notice(text, NOTICE_SECONDS)
 
     def _usb(self, event: UsbInserted | UsbRemoved) -> None:
         inserted = isinstance(event, UsbInserted)
@@ -369,7 +369,7 @@ class Appliance:
                                    f"{event.path!r}")
         self._stick = Path(event.path) if inserted else None
         if inserted:
-            self.devices.display.notice("USB", event.at + 5)
+            self.devices.display.notice("USB", 5)
             self._use_stick(event.at, install=True)
 
     def _use_stick(self, now: float, install: bool) -> None:
@@ -399,13 +399,13 @@ class Appliance:
         try:
             folder, unwritten = await asyncio.to_thread(write)
         except Exception as exc:   # a full, read-only or pulled stick, a hostile one, a bug
-            self._refuse(f"USB export failed, nothing exported: {exc}", self.clock())
+            self._refuse(f"USB export failed, nothing exported: {exc}")
             return
         if unwritten is not None:
-            self._refuse(f"USB report not written: {unwritten}", self.clock())
+            self._refuse(f"USB report not written: {unwritten}")
         log.info("statistics exported to %s", folder)
         self.devices.office.report(f"statistics exported to {folder}; the stick can be removed")
-        self.devices.display.notice("USB OK 可拔出", self.clock() + 10)
+        self.devices.display.notice("USB OK 可拔出", 10)
 
     async def _import(self, stick: Path, now: float) -> str | None:
         """The stick's configuration, checked then installed; returns what happened (None: the
@@ -431,7 +431,7 @@ class Appliance:
                 discard(bundle)
             if not isinstance(exc, (ValueError, OSError)):   # (ConfigError, NotAuthorised…)
                 log.exception("USB configuration")
-            self._refuse(f"USB configuration refused, nothing changed: {exc}", now)
+            self._refuse(f"USB configuration refused, nothing changed: {exc}")
             return f"REFUSED, nothing changed: {exc}"
         self.devices.office.report(f"installed from the USB stick: {bundle}")
         return f"installed: {bundle}"
@@ -440,7 +440,7 @@ class Appliance:
         text = f"{event.device}: {event.problem}"
         log.error(text)
         self.devices.office.report(text)
-        self.devices.display.notice(text, event.at + NOTICE_SECONDS)
+        self.devices.display.notice(text, NOTICE_SECONDS)
 
     def _show_keypad(self, counter: int, now: float) -> None:
         """The keypad's display and LEDs: the counter's ticket and how many wait for it."""

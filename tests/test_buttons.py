@@ -18,14 +18,20 @@ WIRING = ButtonsConfig(pins={"A": 17, "B": 27}, leds={"A": 5, "B": 6}, min_inter
 
 
 class Hand:
-    """Presses mock pins at a time the test sets."""
+    """Presses mock pins at a time the test sets: `now` on the wall clock, `elapsed` on the
+    monotonic one."""
 
     def __init__(self, post=None):
-        self.now = at(9)
+        self.now, self.elapsed = at(9), 0.0
         self.pins = MockFactory()
         self.posted = []
         self.buttons = TicketButtons(WIRING, post or self.posted.append, lambda: self.now,
                                      pin_factory=self.pins)
+        self.buttons.filter.monotonic = lambda: self.elapsed
+
+    def wait(self, seconds):
+        self.now += seconds
+        self.elapsed += seconds
 
     def press(self, pin, release=True):
         self.pins.pin(pin).drive_low()
@@ -54,18 +60,28 @@ def test_a_chattering_contact_takes_one_ticket(hand):
 
 def test_a_button_held_down_takes_one_ticket(hand):
     hand.press(17, release=False)
-    hand.now += 30
+    hand.wait(30)
     hand.pins.pin(17).drive_high()
     assert len(hand.posted) == 1
 
 
 def test_the_next_customer_gets_a_ticket_after_the_interval(hand):
     hand.press(17)
-    hand.now += 2.9
+    hand.wait(2.9)
     hand.press(17)
-    hand.now += 0.2
+    hand.wait(0.2)
     hand.press(17)
     assert [e.at for e in hand.posted] == pytest.approx([at(9), at(9) + 3.1])
+
+
+def test_a_clock_stepped_back_does_not_block_the_buttons(hand):
+    hand.press(17)
+    hand.wait(4)
+    hand.now -= 3600                   # NTP steps the wall clock back an hour
+    hand.press(17)
+    hand.wait(1)
+    hand.press(17)                     # (one second later: a repeat)
+    assert [e.at for e in hand.posted] == pytest.approx([at(9), at(9) + 4 - 3600])
 
 
 def test_leds_steady_and_blinking(hand):
@@ -112,13 +128,14 @@ def test_a_press_while_the_printer_is_out_of_paper(tmp_path):
 
 
 def test_evaluation_keys_rate_the_visit_at_their_counter():
-    pins, posted, now = MockFactory(), [], [at(9)]
-    keys = EvaluationButtons((EvaluationKeys(3, (16, 20, 21)),), posted.append, lambda: now[0],
+    pins, posted, elapsed = MockFactory(), [], [0.0]
+    keys = EvaluationButtons((EvaluationKeys(3, (16, 20, 21)),), posted.append, lambda: at(9),
                              pin_factory=pins)
+    keys.filter.monotonic = lambda: elapsed[0]
     pins.pin(20).drive_low()
     pins.pin(20).drive_high()
     pins.pin(16).drive_low()   # a second key within the second: bounce or a hand sliding
-    now[0] += 5
+    elapsed[0] += 5
     pins.pin(21).drive_low()
     assert [(e.counter, e.key, e.params) for e in posted] == \
         [(3, "rate", {"rating": 2}), (3, "rate", {"rating": 3})]

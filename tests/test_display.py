@@ -80,14 +80,17 @@ def test_a_short_line_stands_still():
     assert len(device.frames) == 1
 
 
-def test_a_notice_takes_the_top_line_until_it_expires():
-    wall = WallDisplay(Recorder(), DisplayConfig(width=64, height=32))
+def test_a_notice_takes_the_top_line_for_its_time_whatever_the_wall_clock_does():
+    elapsed = [0.0]
+    wall = WallDisplay(Recorder(), DisplayConfig(width=64, height=32), lambda: elapsed[0])
     wall.show(["A012 → 3", "B004 → 1"])
-    wall.notice("A013", at(9, 1))
+    wall.notice("A013", 60)
     assert wall.visible() == ["A013", "A012 → 3"]
-    wall.tick(at(9, 0, 59))
+    elapsed[0] = 59
+    wall.tick(at(11))                  # the wall clock stepped forward two hours
     assert wall.visible() == ["A013", "A012 → 3"]
-    wall.tick(at(9, 1))
+    elapsed[0] = 60
+    wall.tick(at(8))                   # and back
     assert wall.visible() == ["A012 → 3", "B004 → 1"]
 
 
