@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import select
 import stat
+import time
 from pathlib import Path
 from typing import Callable, TextIO
 
@@ -20,6 +22,7 @@ from media.ticket import TicketLayout, ticket_escpos
 log = logging.getLogger(__name__)
 
 PRINTABLE = ("ok", "paper_low", "unknown")
+WRITE_TIMEOUT = 10.0   # seconds a printer may take to accept one ticket: a jammed one never does
 QUERY_PRINTER, QUERY_CAUSE, QUERY_PAPER = 1, 2, 4   # DLE EOT n
 
 
@@ -50,7 +53,8 @@ class SerialLink:
         import serial
 
         if self._port is None:
-            self._port = serial.Serial(self.device, self.baudrate, timeout=0.5, write_timeout=30)
+            self._port = serial.Serial(self.device, self.baudrate, timeout=0.5,
+                                       write_timeout=WRITE_TIMEOUT)
         return self._port
 
     def write(self, data: bytes, job: str) -> None:
@@ -86,13 +90,24 @@ class FileLink:
         self.device = device
 
     def write(self, data: bytes, job: str) -> None:
-        # Never created nor truncated, and only a character device: a configuration naming a
-        # file (the queue database) must not destroy it.
-        fd = os.open(self.device, os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC)
-        with open(fd, "wb", buffering=0) as f:
+        """Never created nor truncated, and only a character device (a configuration naming a
+        file, the queue database, must not destroy it); written without blocking, within
+        WRITE_TIMEOUT (a jammed USB printer takes nothing and never answers)."""
+        fd = os.open(self.device, os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
             if not stat.S_ISCHR(os.fstat(fd).st_mode):
                 raise OSError(f"{self.device} is not a printer's character device")
-            f.write(data)
+            deadline, rest = time.monotonic() + WRITE_TIMEOUT, memoryview(data)
+            while rest:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([], [fd], [], left)[1]:
+                    raise TimeoutError(f"{self.device} took no more for {WRITE_TIMEOUT:.0f} s")
+                try:
+                    rest = rest[os.write(fd, rest):]
+                except BlockingIOError:   # writable by select, full by write: a moment more
+                    time.sleep(0.01)
+        finally:
+            os.close(fd)
 
     def query(self) -> None:
         return None

@@ -23,13 +23,15 @@ class Worker:
     def submit(self, job: Any) -> None:
         self._jobs.put(job)
 
-    def wait_idle(self) -> None:
-        """Return once every submitted job has been handled."""
-        self._jobs.join()
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Whether every submitted job has been handled, waiting up to `timeout` seconds."""
+        done = self._jobs.all_tasks_done
+        with done:
+            return done.wait_for(lambda: not self._jobs.unfinished_tasks, timeout)
 
     def close(self) -> None:
         self._jobs.put(None)
-        self._thread.join(timeout=60)
+        self._thread.join(timeout=5)   # a device hung in a job is left to the exit
 
     def start_up(self) -> None:
         pass

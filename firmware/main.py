@@ -42,6 +42,7 @@ KEY_OPERATIONS = {   # login: see Appliance._login
     "finish": Hall.finish, "transfer": Hall.transfer, "rate": Hall.rate,
 }
 NOTICE_SECONDS = 60
+PRINT_DEADLINE = 15.0   # seconds: a ticket not reported printed by then counts as not printed
 
 
 class Inbox:
@@ -102,7 +103,7 @@ class Appliance:
         self.hall, self.devices, self.inbox = hall, devices, inbox
         self.config, self.paths, self.clock = config, paths, clock
         self.notes = list(notes)   # for the back office at start (a recovered database)
-        self._printing: dict[str, str] = {}   # ticket label -> service, until its report
+        self._printing: dict[str, tuple[str, float]] = {}   # label -> service, deadline
         self._stick: Path | None = None       # the USB stick plugged in
         self._stick_work: asyncio.Task | None = None
         self._reloads = asyncio.Lock()        # one reload at a time, each in its turn
@@ -137,7 +138,8 @@ class Appliance:
             task.cancel()
         # Let tickets already taken finish printing, and hear how they went; nothing else
         # that arrived after the stop is applied. A stick being written gets its folder done.
-        await asyncio.to_thread(self.devices.printer.wait_idle)
+        if not await asyncio.to_thread(self.devices.printer.wait_idle, PRINT_DEADLINE):
+            log.error("printer: still busy after %.0f s; stopping without it", PRINT_DEADLINE)
         if self._stick_work is not None:
             await asyncio.wait([self._stick_work], timeout=15)
         while not self.inbox.queue.empty():
@@ -171,6 +173,7 @@ class Appliance:
                 self.devices.display.tick(self.clock())
             except Exception:  # a drawing bug must not stop the scrolling for good
                 log.exception("wall display tick")
+            self._overdue_tickets()
 
     def handle(self, event: Any) -> None:
         handler = {ButtonPressed: self._ticket_button, CounterKey: self._counter_key,
@@ -209,13 +212,24 @@ class Appliance:
             self._update_leds(event.at)
             raise
         log.info("issued %s (%d ahead)", issued.ticket.label, issued.ahead)
-        self._printing[issued.ticket.label] = event.service
+        self._printing[issued.ticket.label] = (event.service,
+                                               time.monotonic() + PRINT_DEADLINE)
         self.devices.printer.submit(ticket_layout(self.hall.config, self.config.ticket, issued))
         self._update_leds(event.at)
 
+    def _overdue_tickets(self) -> None:
+        """A ticket the printer has not reported by its deadline counts as not printed (its
+        number goes on the wall) and the printer as not answering, whatever comes later."""
+        now = time.monotonic()
+        for label in [label for label, (_, due) in self._printing.items() if now > due]:
+            self.devices.printer.status = "not answering"
+            self.handle(PrinterReport("not answering", self.clock(), label, False))
+
     def _printer_report(self, event: PrinterReport) -> None:
-        self._printing.pop(event.label, None)
-        if event.label and not event.printed:
+        if event.label and self._printing.pop(event.label, None) is None:
+            log.warning("printer: ticket %s reported after its deadline (%s)", event.label,
+                        "printed" if event.printed else event.status)
+        elif event.label and not event.printed:
             # The ticket exists all the same: the customer reads the number off the wall.
             log.error("ticket %s not printed (printer %s); shown on the wall", event.label,
                       event.status)
@@ -230,7 +244,7 @@ class Appliance:
         """Fast blink on every button while the printer cannot print; else a blink while a
         ticket of that service prints, steady on when it can issue no more today, else off."""
         fault = self.devices.printer.status not in PRINTABLE
-        printing = set(self._printing.values())
+        printing = {service for service, _ in self._printing.values()}
         full = self.hall.full_services(now)
         for service in (s.prefix for s in self.hall.config.services):
             self.devices.leds.set_led(service, "fault" if fault else "printing"

@@ -1,5 +1,6 @@
 """The ticket on paper, the printer's status, and a hall that keeps going when it cannot print."""
 
+import asyncio
 import os
 import threading
 import time
@@ -10,7 +11,8 @@ from config import DEFAULT, load_config
 from conftest import at
 from drivers.escpos_stream import decode, text_lines
 from drivers.printer import FileLink, SerialLink, parse_status
-from hallday import run_day
+from drivers.events import ButtonPressed
+from hallday import run_day, wire
 from media.fonts import text_image
 from media.ticket import TicketConfig, TicketLayout, ticket_escpos, ticket_layout
 from queue_core import Issued, Ticket
@@ -156,3 +158,37 @@ def test_a_device_file_that_is_no_character_device_is_never_written(tmp_path):
         FileLink(str(tmp_path / "lp0")).write(b"\x1b@ticket", "2026-11-23/A001")
     assert not (tmp_path / "lp0").exists()
     FileLink("/dev/null").write(b"\x1b@ticket", "2026-11-23/A001")   # a character device
+
+
+def test_a_printer_that_takes_nothing_times_out_instead_of_hanging(monkeypatch):
+    monkeypatch.setattr("drivers.printer.WRITE_TIMEOUT", 0.3)
+    reader, writer = os.openpty()           # a terminal nobody reads: it fills, then blocks
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="took no more for 0 s"):
+        FileLink(os.ttyname(writer)).write(b"\x1b@" + b"ticket " * 100_000, "2026-11-23/A001")
+    assert time.monotonic() - started < 2
+    os.close(reader)
+    os.close(writer)
+
+
+def test_a_jammed_printer_loses_no_ticket_silently_and_stops_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr("firmware.main.PRINT_DEADLINE", 0.3)
+    app, day = wire(tmp_path)
+    jam = threading.Event()
+    day.devices.printer.link.write = lambda data, job: jam.wait(3)   # never returns in time
+
+    async def hall():
+        running = asyncio.create_task(app.run())
+        app.inbox.post(ButtonPressed("A", at(9)))
+        await asyncio.sleep(0.8)
+        app.stop()
+        await running
+
+    started = time.monotonic()
+    asyncio.run(hall())
+    assert time.monotonic() - started < 2       # the stop does not wait for the printer
+    assert day.devices.display.visible()[0] == "A001 请记住您的号码 Please remember your number"
+    assert set(day.devices.leds.states.values()) == {"fault"}
+    assert day.devices.health()["printer"] == "not answering"
+    jam.set()
+    day.devices.close()
