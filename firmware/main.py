@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import sqlite3
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Coroutine
 
 from config import ApplianceConfig, ConfigError, load_config, remember
 from config.pin_hashing import keepable
@@ -108,6 +111,7 @@ class Appliance:
         self._stick_work: asyncio.Task | None = None
         self._reloads = asyncio.Lock()        # one reload at a time, each in its turn
         self._background: set[asyncio.Task] = set()
+        self._processes: ProcessPoolExecutor | None = None   # made at the first heavy read
         self.logins = LoginGuard()
 
     def stop(self) -> None:
@@ -140,11 +144,14 @@ class Appliance:
         # that arrived after the stop is applied. A stick being written gets its folder done.
         if not await asyncio.to_thread(self.devices.printer.wait_idle, PRINT_DEADLINE):
             log.error("printer: still busy after %.0f s; stopping without it", PRINT_DEADLINE)
-        if self._stick_work is not None:
-            await asyncio.wait([self._stick_work], timeout=15)
+        pending = self._background | ({self._stick_work} if self._stick_work else set())
+        if pending:   # a report, a reload, a stick being written: each gets done
+            await asyncio.wait(pending, timeout=15)
         while not self.inbox.queue.empty():
             if isinstance(event := self.inbox.queue.get_nowait(), PrinterReport):
                 self.handle(event)
+        if self._processes is not None:
+            self._processes.shutdown(wait=False, cancel_futures=True)
         log.info("loop stopped")
 
     async def _check_database(self) -> None:
@@ -310,11 +317,9 @@ class Appliance:
         if event.command == "status":
             self.devices.office.report_status(self.hall.status(event.at), self.devices.health())
         elif event.command == "stats":
-            self._stats(event.params["days"], event.at)
+            self._aside(self._stats(event.params["days"], event.at))
         elif event.command == "reload":
-            task = asyncio.create_task(self._reload(event.at))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._aside(self._reload(event.at))
         elif event.command == "export":
             self._use_stick(event.at, install=False)
         elif event.command == "refresh_keypad":
@@ -325,17 +330,36 @@ class Appliance:
         else:
             log.error("unknown back-office command %r", event.command)
 
-    def _stats(self, days: str, now: float) -> None:
+    def _aside(self, work: Coroutine) -> None:
+        """Run `work` beside the loop (it awaits its slow parts on threads)."""
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _in_process(self, function: Callable, *args):
+        """`function(*args)` in a worker process: heavy reading (a year of figures, an export)
+        then holds nothing the loop needs, not even Python's lock (GIL)."""
+        if self._processes is None:
+            self._processes = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(
+                "spawn"))   # (fork would copy the loop's threads and database connection)
+        return await asyncio.get_running_loop().run_in_executor(self._processes, function,
+                                                                *args)
+
+    async def _stats(self, days: str, now: float) -> None:
+        """The figures, read in a worker process through a read-only connection: a year of
+        history never holds up a button press."""
         try:
             first, last = statistics.day_range(days, now)
         except ValueError as exc:
-            self.devices.office.report(f"stats: cannot read the days {days!r}: {exc}")
+            self.devices.office.report(f"stats: {exc}")
             return
-        db, config = self.hall.db, self.hall.config
-        self.devices.office.report_statistics(
-            first, last, statistics.figures(db, first, last),
-            {s.prefix: statistics.estimated_wait(db, config, s.prefix, now)
-             for s in config.services}, statistics.hourly(db, first, last))
+        try:
+            figures, estimates, hours = await self._in_process(
+                statistics.report, self.paths.database, first, last, self.hall.config, now)
+        except sqlite3.Error as exc:
+            self.devices.office.report(f"stats: cannot read the figures: {exc}")
+            return
+        self.devices.office.report_statistics(first, last, figures, estimates, hours)
 
     async def _reload(self, now: float) -> None:
         """Apply the configuration file again, if it is valid and orphans nothing; read,
@@ -400,18 +424,15 @@ class Appliance:
         failure reaches the wall, the log and the back office."""
         report = await self._import(stick, now) if install else None
 
-        def write() -> tuple[Path, OSError | None]:
+        unwritten = None
+        try:
             with self.devices.usb.writable(stick) as root:
-                unwritten = None
                 if report:
                     try:
-                        write_report(root, report)
+                        await asyncio.to_thread(write_report, root, report)
                     except OSError as exc:   # the statistics are taken all the same
                         unwritten = exc
-                return export(self.paths.database, root, now,
-                              lambda name: log.info("exported %s", name)), unwritten
-        try:
-            folder, unwritten = await asyncio.to_thread(write)
+                folder = await self._in_process(export, self.paths.database, root, now)
         except Exception as exc:   # a full, read-only or pulled stick, a hostile one, a bug
             self._refuse(f"USB export failed, nothing exported: {exc}")
             return

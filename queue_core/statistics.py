@@ -10,12 +10,15 @@ start to finish.
 from __future__ import annotations
 
 import calendar
+import re
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from queue_core.hall import business_day
 from queue_core.model import HallConfig
+from queue_core.storage import read_only
 
 GROUPS = ("service", "counter", "teller")
 RECENT = 10               # finished visits the estimate averages over
@@ -36,10 +39,13 @@ class Figures:
     ratings: tuple[int, int, int]   # very satisfied, satisfied, dissatisfied
 
 
-def figures(db: sqlite3.Connection, first: str, last: str) -> dict[str, dict]:
+def figures(db: sqlite3.Connection, first: str, last: str,
+            today: str | None = None) -> dict[str, dict]:
     """Figures per service, per counter and per teller over the days `first`..`last` (ISO):
-    {"service": {"A": Figures, …}, "counter": {1: …}, "teller": {"T01": …}}."""
-    totals = _fold(_partials(db, first, last, daily=False))
+    {"service": {"A": Figures, …}, "counter": {1: …}, "teller": {"T01": …}}. `waiting` counts
+    those waiting now when the range holds `today`, else those left waiting on its last day."""
+    waiting_on = today if today is not None and first <= today <= last else last
+    totals = _fold(_partials(db, first, last, daily=False, waiting_on=waiting_on))
     return {by: {key: _figures(by, t) for (_, key), t in groups.items()}
             for by, groups in totals.items()}
 
@@ -59,8 +65,9 @@ _SUMS = ("issued", "served", "waiting", "no_shows", "transferred", "wait_sum", "
 _MAXES = ("longest_wait", "longest_handling")
 
 
-def _partials(db: sqlite3.Connection, first: str, last: str, daily: bool):
-    day = "t.day" if daily else "?"   # per day, or the range's last day (for "waiting now")
+def _partials(db: sqlite3.Connection, first: str, last: str, daily: bool,
+              waiting_on: str | None = None):
+    day = "t.day" if daily else "?"   # waiting: on each day, or on the day `waiting_on`
     # No figure is negative, whatever the clock did between two events (NTP steps it).
     handling = "CASE WHEN t.state = 'done' THEN MAX(0, t.finished_at - t.started_at) END"
     wait = "MAX(0, t.called_at - t.queued_at)"
@@ -74,7 +81,7 @@ def _partials(db: sqlite3.Connection, first: str, last: str, daily: bool):
         f" MAX({wait}), MAX({handling})"
         f" FROM tickets t LEFT JOIN ratings r ON r.ticket_id = t.id"
         f" WHERE t.day BETWEEN ? AND ? GROUP BY {'t.day, ' if daily else ''}2, 3, 4",
-        (() if daily else (last, last)) + (first, last))
+        (() if daily else (waiting_on, waiting_on)) + (first, last))
 
 
 def _fold(rows) -> dict[str, dict]:
@@ -154,19 +161,37 @@ def estimated_wait(db: sqlite3.Connection, config: HallConfig, prefix: str,
     return ahead * handling / len(serving)
 
 
+def report(database: Path, first: str, last: str, config: HallConfig, now: float):
+    """What the back office's report shows for the days `first`..`last`: the figures, each
+    service's estimated wait now and the hourly profile, read through a read-only connection
+    (from any thread or process: it reads the file, never the loop's connection)."""
+    db = read_only(database)
+    try:
+        return (figures(db, first, last, business_day(now)),
+                {s.prefix: estimated_wait(db, config, s.prefix, now) for s in config.services},
+                hourly(db, first, last))
+    finally:
+        db.close()
+
+
 def day_range(text: str, now: float) -> tuple[str, str]:
-    """'today', 'YYYY-MM-DD', 'YYYY-MM' or 'YYYY-MM-DD..YYYY-MM-DD' as (first, last) days."""
-    if text == "today":
-        today = business_day(now)
-        return today, today
-    if ".." in text:
-        first, last = text.split("..", 1)
-    elif len(text) == 7:
-        month = datetime.strptime(text, "%Y-%m")   # raises ValueError with the reason
-        days = calendar.monthrange(month.year, month.month)[1]
-        first, last = f"{text}-01", f"{text}-{days:02d}"
-    else:
-        first = last = text
-    for day in (first, last):
-        datetime.strptime(day, "%Y-%m-%d")   # raises ValueError with the reason
-    return first, last
+    """'today', 'yesterday', 'YYYY-MM-DD', 'YYYY-MM' or 'YYYY-MM-DD..YYYY-MM-DD' as (first,
+    last) days; raises ValueError saying what it takes."""
+    today = date.fromisoformat(business_day(now))
+    named = {"today": today, "yesterday": today - timedelta(days=1)}
+    try:
+        if text in named:
+            first = last = named[text]
+        elif re.fullmatch(r"[0-9]{4}-[0-9]{2}", text):
+            first = date.fromisoformat(f"{text}-01")
+            last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+        else:
+            first, _, last = text.partition("..")
+            first, last = date.fromisoformat(first), date.fromisoformat(last or first)
+    except ValueError:
+        raise ValueError(f"cannot read the days {text[:40]!r}: give today, yesterday, a day"
+                         " (2026-11-23), a month (2026-11) or a range (2026-11-01..2026-11-23)"
+                         ) from None
+    if last < first:
+        raise ValueError(f"the range {text!r} ends before it starts")
+    return first.isoformat(), last.isoformat()

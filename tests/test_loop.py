@@ -154,3 +154,15 @@ def test_a_fault_after_the_commit_says_the_change_was_saved(tmp_path):
     day.devices.close()
     assert "[office] FAULT after the change was saved: printer driver bug" in day.printed
     assert [t.label for t in day.hall.tickets("2026-11-23")] == ["A001"]
+
+
+def test_statistics_are_read_beside_the_loop_and_bad_days_say_what_they_take(tmp_path):
+    day = run_day(tmp_path, ["A", "A", "1 login T01 1111", "1 call", "stats", "stats 2026-11",
+                             "stats 2026-13", "stats 2026-11-23..2026-11-01"])
+    reports = [line for line in day.printed.splitlines() if line.startswith("[office]")]
+    assert sum(line.startswith("[office] 2026-11-") for line in reports) == 2
+    assert "[office] stats: cannot read the days '2026-13': give today, yesterday, a day" \
+        " (2026-11-23), a month (2026-11) or a range (2026-11-01..2026-11-23)" in reports
+    assert "[office] stats: the range '2026-11-23..2026-11-01' ends before it starts" in reports
+    month = day.printed[day.printed.index("[office] 2026-11-01 .. 2026-11-30"):]
+    assert month.splitlines()[2].split()[:4] == ["s:A", "2", "0", "1"]   # 1 waiting now

@@ -122,14 +122,29 @@ def test_no_estimate_while_no_counter_serves_the_service(hall):
 @pytest.mark.parametrize("text, expected", [
     ("2026-11-23", ("2026-11-23", "2026-11-23")), ("2026-11", ("2026-11-01", "2026-11-30")),
     ("2028-02", ("2028-02-01", "2028-02-29")),
-    ("2026-11-01..2026-11-23", ("2026-11-01", "2026-11-23")), ("today", (DAY, DAY))])
+    ("2026-11-01..2026-11-23", ("2026-11-01", "2026-11-23")), ("today", (DAY, DAY)),
+    ("yesterday", ("2026-11-22", "2026-11-22"))])
 def test_day_ranges(text, expected):
     assert day_range(text, at(12)) == expected
 
 
-def test_a_bad_day_range_says_why():
-    with pytest.raises(ValueError):
-        day_range("2026-13-40", at(12))
+@pytest.mark.parametrize("text", ["2026-13", "2026-13-40", "3333", "last week", "2026-11-3",
+                                  "..", "2026-11-01..x"])
+def test_a_day_range_it_cannot_read_says_what_it_takes(text):
+    with pytest.raises(ValueError, match=r"cannot read the days .*: give today, yesterday, a day"
+                                         r" \(2026-11-23\), a month"):
+        day_range(text, at(12))
+
+
+def test_a_reversed_range_is_refused_not_shown_empty():
+    with pytest.raises(ValueError, match="ends before it starts"):
+        day_range("2026-11-23..2026-11-01", at(12))
+
+
+def test_waiting_over_a_month_counts_those_waiting_now(hall):
+    hall.issue("A", at(9))
+    month = figures(hall.db, "2026-11-01", "2026-11-30", today=DAY)["service"]["A"]
+    assert month.waiting == 1
 
 
 def test_daily_summary(hall):
