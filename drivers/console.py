@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from drivers.events import BackOffice, ButtonPressed, CounterKey, counter_key
+from media.keypad_text import keypad_lines
 from queue_core.model import HallStatus
 
 HELP = """\
@@ -191,8 +192,10 @@ class Console:
             print(f"[console] {exc}", file=self.out)
 
     def show(self, counter: int, text: str, **leds: bool) -> None:
-        """The small display of counter `counter`'s keypad (its LEDs are not shown)."""
-        print(f"[counter {counter}] {text}", file=self.out)
+        """The small display of counter `counter`'s keypad, its two lines on one (its LEDs
+        are not shown)."""
+        print(f"[counter {counter}] {'  '.join(filter(None, keypad_lines(text)))}",
+              file=self.out)
 
     def health(self) -> str:
         return "played on the console"

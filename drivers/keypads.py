@@ -17,6 +17,7 @@ from typing import Callable
 
 from config.hardware import KeypadsConfig
 from drivers.events import BackOffice, CounterKey, counter_key
+from media.keypad_text import WIDTH, keypad_lines
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,10 @@ HEARTBEAT_STALE = 5.0     # seconds without a heartbeat before a keypad's firmwa
 
 
 def display_registers(text: str) -> list[int]:
-    """`text` as 16 registers of two ASCII characters (others shown as '?'), space-padded."""
-    raw = "".join(c if 32 <= ord(c) < 127 else "?" for c in text)[:DISPLAY_CHARACTERS]
-    data = raw.ljust(DISPLAY_CHARACTERS).encode("ascii")
+    """`text` laid out as the display's two lines of 16 (media.keypad_text), as 16 registers of
+    two ASCII characters (others shown as '?'), space-padded."""
+    raw = "".join(line.ljust(WIDTH) for line in keypad_lines(text))
+    data = "".join(c if 32 <= ord(c) < 127 else "?" for c in raw).encode("ascii")
     return [data[i] << 8 | data[i + 1] for i in range(0, DISPLAY_CHARACTERS, 2)]
 
 

@@ -33,7 +33,7 @@ from media.speech import call_announcement
 from media.ticket import ticket_layout
 from media.wall import wall_lines
 from queue_core import Hall, QueueError, Ticket, errors, statistics
-from queue_core.model import State
+from queue_core.model import CounterStatus, State
 from queue_core.pins import pin_matches
 from queue_core.recovery import check, mark_damaged
 
@@ -112,6 +112,8 @@ class Appliance:
         self._reloads = asyncio.Lock()        # one reload at a time, each in its turn
         self._background: set[asyncio.Task] = set()
         self._processes: ProcessPoolExecutor | None = None   # made at the first heavy read
+        self._shown: dict[int, str] = {}   # each keypad's state text, as last written
+        self._wall: list[str] | None = None   # the wall's lines, as last shown
         self.logins = LoginGuard()
 
     def stop(self) -> None:
@@ -120,7 +122,7 @@ class Appliance:
     async def run(self) -> None:
         self.inbox.open()
         now = self.clock()
-        self.devices.display.show(wall_lines(self.hall.status(now).last_calls))
+        self._refresh(now)
         self._update_leds(now)
         tasks = [asyncio.create_task(self._tick())] + \
             [asyncio.create_task(run()) for run in self.devices.background]
@@ -196,7 +198,7 @@ class Appliance:
         except QueueError as exc:
             log.warning("refused %r: %s", event, exc)   # (an event's repr shows no PIN)
             if isinstance(event, CounterKey):
-                self.devices.keypads.show(event.counter, exc.display, alarm=True)
+                self._alarm(event.counter, exc.display, alarm=True)
             elif isinstance(event, BackOffice):
                 self.devices.office.report(f"refused: {exc}")
         except Exception as exc:   # a full disk, a bug: say what is known, and go on
@@ -205,6 +207,8 @@ class Appliance:
             self.devices.office.report(("FAULT after the change was saved" if saved else
                                         "FAULT, nothing changed") + f": {exc}")
         finally:
+            if isinstance(event, (ButtonPressed, CounterKey, BackOffice)):
+                self._refresh(event.at)   # (a refusal changed nothing, a fault maybe)
             if getattr(event, "done", None) is not None and not event.done.done():
                 event.done.set_result(None)
 
@@ -288,7 +292,7 @@ class Appliance:
         operation = self._login if event.key == "login" else KEY_OPERATIONS.get(event.key)
         if operation is None:
             log.error("counter %d: unknown key %r", event.counter, event.key)
-            self.devices.keypads.show(event.counter, "UNKNOWN KEY")
+            self._alarm(event.counter, "UNKNOWN KEY")
             return
         if event.request is None:
             result = operation(self.hall, event.counter, event.at, **event.params)
@@ -297,21 +301,19 @@ class Appliance:
                 if not fresh:
                     log.info("counter %d: %s already applied (%s)", event.counter, event.key,
                              event.request[1])
-                    self._show_keypad(event.counter, event.at)
+                    self._shown.pop(event.counter, None)   # shown again, as it was
                     return
                 result = operation(self.hall, event.counter, event.at, **event.params)
         log.info("counter %d: %s -> %s", event.counter, event.key,
                  result.label if isinstance(result, Ticket) else "-")
-        if event.key in ("call", "recall") and result is not None:
-            if result.state is State.CALLED:
-                self.devices.audio.announce(
-                    call_announcement(result.label, event.counter,
-                                      self.config.hardware.audio.languages))
-            self.devices.display.show(wall_lines(self.hall.status(event.at).last_calls))
+        if event.key in ("call", "recall") and result is not None and \
+                result.state is State.CALLED:
+            self.devices.audio.announce(call_announcement(
+                result.label, event.counter, self.config.hardware.audio.languages))
         if event.key == "rate":
-            self.devices.keypads.show(event.counter, "THANK YOU")
-        else:
-            self._show_keypad(event.counter, event.at)
+            self._alarm(event.counter, "THANK YOU")
+        else:   # a key always gets its answer, changed or not
+            self._shown.pop(event.counter, None)
 
     def _back_office(self, event: BackOffice) -> None:
         if event.command == "status":
@@ -322,8 +324,8 @@ class Appliance:
             self._aside(self._reload(event.at))
         elif event.command == "export":
             self._use_stick(event.at, install=False)
-        elif event.command == "refresh_keypad":
-            self._show_keypad(event.params["counter"], event.at)
+        elif event.command == "refresh_keypad":   # it came back: it shows nothing it had
+            self._shown.pop(event.params["counter"], None)
         elif event.command == "cancel":
             ticket = self.hall.cancel(event.params["label"], event.at)
             self.devices.office.report(f"{ticket.label} cancelled")
@@ -391,8 +393,7 @@ class Appliance:
             log.warning("the [hardware] changes take effect at the next start")
         self.config = new
         self._update_leds(now)
-        for counter in self.hall.status(now).counters:
-            self._show_keypad(counter.number, now)
+        self._refresh(now)
         log.info("configuration from %s applied", self.paths.config)
 
     def _refuse(self, text: str) -> None:
@@ -477,16 +478,29 @@ class Appliance:
         self.devices.office.report(text)
         self.devices.display.notice(text, NOTICE_SECONDS)
 
-    def _show_keypad(self, counter: int, now: float) -> None:
-        """The keypad's display and LEDs: the counter's ticket and how many wait for it."""
+    def _refresh(self, now: float) -> None:
+        """After every change: the wall's current calls, and each keypad whose text changed
+        (its ticket, and how many it could call), from one read of the hall."""
         status = self.hall.status(now)
-        here = next(c for c in status.counters if c.number == counter)
-        waiting = sum(status.waiting[s] for s in self.hall.config.counter(counter).services)
-        if here.teller is None:
-            text = f"LOGGED OUT  {waiting} WAITING"
-        else:
-            ticket = f"{here.current.label} {here.current.state.value.upper()}" \
-                if here.current else "NO TICKET"
-            text = f"{ticket}  {waiting} WAITING" + ("  PAUSED" if here.paused else "")
-        self.devices.keypads.show(counter, text, busy=here.current is not None,
-                                  paused=here.paused)
+        if (lines := wall_lines(status.last_calls)) != self._wall:
+            self._wall = lines
+            self.devices.display.show(lines)
+        for counter in status.counters:
+            if (text := keypad_text(counter)) != self._shown.get(counter.number):
+                self._shown[counter.number] = text
+                self.devices.keypads.show(counter.number, text,
+                                          busy=counter.current is not None,
+                                          paused=counter.paused)
+
+    def _alarm(self, counter: int, text: str, alarm: bool = False) -> None:
+        """A word to the teller on top of the keypad's state (until that state changes)."""
+        self.devices.keypads.show(counter, text, alarm=alarm)
+
+
+def keypad_text(counter: CounterStatus) -> str:
+    """A keypad's two lines: its ticket (or why it has none), and how many it could call."""
+    if counter.teller is None:
+        return f"LOGGED OUT\n{counter.waiting} WAITING"
+    ticket = f"{counter.current.label} {counter.current.state.value.upper()}" \
+        if counter.current else "NO TICKET"
+    return f"{ticket}\n{counter.waiting} " + ("WAIT, PAUSED" if counter.paused else "WAITING")

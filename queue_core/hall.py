@@ -326,15 +326,24 @@ class Hall:
             " GROUP BY service", (day,)).fetchall())
         sessions = {row["counter"]: row
                     for row in self.db.execute("SELECT * FROM counter_sessions")}
+        untargeted = dict(self.db.execute(
+            "SELECT service, COUNT(*) FROM tickets WHERE day = ? AND state = 'waiting'"
+            " AND target_counter IS NULL GROUP BY service", (day,)).fetchall())
+        targeted = dict(self.db.execute(
+            "SELECT target_counter, COUNT(*) FROM tickets WHERE day = ? AND state = 'waiting'"
+            " AND target_counter IS NOT NULL GROUP BY target_counter", (day,)).fetchall())
+        open_here = {row["counter"]: self._row_ticket(row) for row in self.db.execute(
+            "SELECT * FROM tickets WHERE state IN ('called', 'serving')")}
         counters = tuple(
             CounterStatus(c.number, c.name,
                           sessions[c.number]["teller"] if c.number in sessions else None,
                           bool(sessions[c.number]["paused"]) if c.number in sessions else False,
-                          self._current(c.number))
+                          open_here.get(c.number),
+                          targeted.get(c.number, 0) + sum(untargeted.get(s, 0)
+                                                          for s in c.services))
             for c in self.config.counters)
-        last_calls = tuple(self._row_ticket(row) for row in self.db.execute(
-            "SELECT * FROM tickets WHERE day = ? AND last_called_at IS NOT NULL"
-            " ORDER BY last_called_at DESC, id DESC LIMIT ?", (day, LAST_CALLS)))
+        last_calls = tuple(sorted(open_here.values(), key=lambda t: (t.last_called_at, t.id),
+                                  reverse=True))[:LAST_CALLS]
         return HallStatus(day, waiting, counters, last_calls)
 
     def last_event(self) -> int:

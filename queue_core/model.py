@@ -112,6 +112,7 @@ class CounterStatus:
     teller: str | None
     paused: bool
     current: Ticket | None
+    waiting: int   # the tickets it could call now: sent to it, or in its services and sent nowhere
 
 
 @dataclass(frozen=True)
@@ -121,4 +122,4 @@ class HallStatus:
     day: str
     waiting: dict[str, int]
     counters: tuple[CounterStatus, ...]
-    last_calls: tuple[Ticket, ...]
+    last_calls: tuple[Ticket, ...]   # the calls standing now (called or serving), newest first

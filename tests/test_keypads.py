@@ -48,9 +48,17 @@ def waiting(day):
     return day.hall.status(time.time()).waiting
 
 
+def two_lines(first, second):
+    """The keypad's 32 characters as the document lays them out, trailing spaces dropped."""
+    return (first.ljust(16) + second).rstrip()
+
+
 def test_display_text_round_trip():
-    assert register_text(display_registers("A012 CALLED  2 WAITING")) == "A012 CALLED  2 WAITING"
+    assert register_text(display_registers("A012 CALLED\n2 WAITING")) == \
+        two_lines("A012 CALLED", "2 WAITING")
     assert register_text(display_registers("请 A012")) == "? A012"
+    assert register_text(display_registers("WAIT, LOGIN LOCKED")) == \
+        two_lines("WAIT, LOGIN", "LOCKED")                    # words wrap, never cut
 
 
 def test_a_teller_session_at_a_keypad(tmp_path):
@@ -60,18 +68,18 @@ def test_a_teller_session_at_a_keypad(tmp_path):
         keypad = keypads[4]
         await wait_for(lambda: keypad.display.startswith("LOGGED OUT"))
         keypad.press("login", "T04 4444")
-        await wait_for(lambda: keypad.display == "NO TICKET  3 WAITING")
+        await wait_for(lambda: keypad.display == two_lines("NO TICKET", "3 WAITING"))
         keypad.press("call")
-        await wait_for(lambda: keypad.display == "C001 CALLED  2 WAITING"
+        await wait_for(lambda: keypad.display == two_lines("C001 CALLED", "2 WAITING")
                        and keypad.leds == [True, False])   # the coils follow the display
         keypad.press("recall")
         keypad.press("start")
-        await wait_for(lambda: keypad.display == "C001 SERVING  2 WAITING")
-        keypad.press("transfer", "@1 A")
-        await wait_for(lambda: keypad.display == "NO TICKET  3 WAITING")
+        await wait_for(lambda: keypad.display == two_lines("C001 SERVING", "2 WAITING"))
+        keypad.press("transfer", "@1 A")   # C001 goes to counter 1: not counted here any more
+        await wait_for(lambda: keypad.display == two_lines("NO TICKET", "2 WAITING"))
         keypads[1].press("login", "T01 1111")
         keypads[1].press("call")
-        await wait_for(lambda: keypads[1].display == "C001 CALLED  2 WAITING")
+        await wait_for(lambda: keypads[1].display == two_lines("C001 CALLED", "2 WAITING"))
         keypads[1].press("finish")
         keypad.press("pause")
         await wait_for(lambda: keypad.display.endswith("PAUSED") and keypad.leds == [False, True])
@@ -175,7 +183,7 @@ def lost_once(where):
             getattr(line, table)[key] = 1
             keypads[1].press("call")
             await wait_for(lambda: not keypads[1].queue and getattr(line, table)[key] == 0)
-            await wait_for(lambda: keypads[1].display == "A001 CALLED  2 WAITING")
+            await wait_for(lambda: keypads[1].display == two_lines("A001 CALLED", "2 WAITING"))
             await asyncio.sleep(0.2)   # several more polls: nothing more may happen
 
         day = hall_on_a_line(tmp_path, script, addresses=(1,))

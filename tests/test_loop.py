@@ -166,3 +166,26 @@ def test_statistics_are_read_beside_the_loop_and_bad_days_say_what_they_take(tmp
     assert "[office] stats: the range '2026-11-23..2026-11-01' ends before it starts" in reports
     month = day.printed[day.printed.index("[office] 2026-11-01 .. 2026-11-30"):]
     assert month.splitlines()[2].split()[:4] == ["s:A", "2", "0", "1"]   # 1 waiting now
+
+
+def test_an_idle_tellers_keypad_shows_each_customer_who_comes(tmp_path):
+    day = run_day(tmp_path, ["1 login T01 1111", "A", "A", "B"])
+    shown = [line for line in day.printed.splitlines() if line.startswith("[counter 1]")]
+    assert shown == ["[counter 1] LOGGED OUT  0 WAITING", "[counter 1] NO TICKET  0 WAITING",
+                     "[counter 1] NO TICKET  1 WAITING", "[counter 1] NO TICKET  2 WAITING"]
+    assert "[counter 2] LOGGED OUT  3 WAITING" in day.printed   # counter 2 serves A and B
+
+
+def test_a_keypad_counts_what_its_counter_could_call(tmp_path):
+    day = run_day(tmp_path, ["A", "A", "1 login T01 1111", "3 login T03 3333", "1 call",
+                             "1 transfer @3", "status"])
+    # A001 went to counter 3: counter 1 (A only) could call A002; counter 3 (B, A) both
+    assert "[counter 1] NO TICKET  1 WAITING" in day.printed
+    assert "[counter 3] NO TICKET  2 WAITING" in day.printed
+
+
+def test_the_wall_shows_the_calls_that_stand_now(tmp_path):
+    day = run_day(tmp_path, ["A", "A", "1 login T01 1111", "2 login T02 2222", "1 call",
+                             "2 call", "1 finish", "2 transfer B"])
+    walls = [line for line in day.printed.splitlines() if line.startswith("[wall]")]
+    assert walls[-3:] == ["[wall] A002 → 2 | A001 → 1", "[wall] A002 → 2", "[wall] (blank)"]

@@ -82,8 +82,9 @@ def test_wrong_pins_at_a_counter_make_its_logins_wait_longer_and_longer(tmp_path
     asyncio.run(hall())
     day.devices.close()
     shown = [line for line in day.printed.splitlines() if line.startswith("[counter 3]")]
-    assert shown == ["[counter 3] LOGIN REFUSED"] * 3 + ["[counter 3] WAIT, LOGIN LOCKED"] + \
-        ["[counter 3] LOGIN REFUSED", "[counter 3] WAIT, LOGIN LOCKED",
+    assert shown == ["[counter 3] LOGGED OUT  0 WAITING"] + \
+        ["[counter 3] LOGIN REFUSED"] * 3 + ["[counter 3] WAIT, LOGIN  LOCKED"] + \
+        ["[counter 3] LOGIN REFUSED", "[counter 3] WAIT, LOGIN  LOCKED",
          "[counter 3] NO TICKET  0 WAITING"]
     assert "[counter 2] LOGIN REFUSED" in day.printed    # another counter: a plain no
     assert "[office] counter 3: 3 wrong PINs in a row; logins there wait 2 s" in day.printed
