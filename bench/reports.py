@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))
 from bench.history import make_history  # noqa: E402
 from config import DEFAULT, load_config  # noqa: E402
 from queue_core import open_database, statistics  # noqa: E402
-from queue_core.hall import business_day  # noqa: E402
+from queue_core.hall_time import business_day  # noqa: E402
 
 
 def timed(call, runs: int = 7) -> float:
@@ -38,9 +38,9 @@ def main(folder: Path | None) -> None:
         db = open_database(year / "queue.db")   # as the appliance opens it (and migrates it)
         config = load_config(DEFAULT).hall
         now = time.time()
-        today = business_day(now - 86400)   # the history ends yesterday: a full day
-        month = business_day(now - 40 * 86400)[:7]   # last month: every day of it
-        first, last = statistics.day_range(month, now)
+        today = business_day(now - 86400, config)   # the history ends yesterday: a full day
+        month = business_day(now - 40 * 86400, config)[:7]   # last month: every day of it
+        first, last = statistics.day_range(month, now, config)
         tickets = db.execute("SELECT COUNT(*) FROM tickets").fetchone()[0]
         print(f"{year / 'queue.db'}: {tickets} tickets; times are medians of 7 runs\n")
         for counter in config.counters:   # the hall is open: the estimates have work to do
@@ -57,7 +57,7 @@ def main(folder: Path | None) -> None:
                  lambda: statistics.figures(db, first, last),
                  "daily rows per service, counter, teller":
                  lambda: statistics.daily(db, first, last),
-                 "hourly profile": lambda: statistics.hourly(db, first, last)}
+                 "hourly profile": lambda: statistics.hourly(db, first, last, config)}
         total = 0.0
         for name, call in parts.items():
             ms = timed(call, runs=3)

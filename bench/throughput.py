@@ -20,7 +20,7 @@ from dataclasses import replace  # noqa: E402
 
 from conftest import CONFIG  # noqa: E402
 from queue_core import Counter, Hall, Teller, open_database  # noqa: E402
-from queue_core.hall import business_day  # noqa: E402
+from queue_core.hall_time import business_day  # noqa: E402
 
 
 def raw_sync_rate(folder: str, n: int) -> float:
@@ -86,7 +86,7 @@ def calling_curve(folder: str, waiting: int, calls: int = 200) -> float:
     db = open_database(os.path.join(folder, f"curve-{waiting}.db"))
     hall = Hall(db, config)
     now = time.time()
-    day = business_day(now)
+    day = business_day(now, config)
     db.execute("BEGIN")
     db.executemany(
         "INSERT INTO tickets (id, day, label, service, number, vip, state, issued_at, queued_at,"

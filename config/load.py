@@ -8,6 +8,7 @@ import re
 import stat
 import string
 import tomllib
+from zoneinfo import ZoneInfoNotFoundError
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from config.hardware import HardwareConfig, read_hardware
 from config.table import ConfigError, Table, shown
 from media.ticket import TicketConfig
 from queue_core import Counter, HallConfig, Service, Teller
+from queue_core.hall_time import zone
 from queue_core.pins import PLAIN, usable_hash
 
 DEFAULT = Path(__file__).with_name("default.toml")
@@ -63,6 +65,11 @@ def parse_config(data: bytes, source: str | Path) -> ApplianceConfig:
         max_recalls=hall.get("max_recalls", int, 2, lambda n: 0 <= n <= 9, "must be 0 to 9"),
         rating_window=hall.get("rating_window", float, 60.0, lambda v: 5 <= v <= 600,
                                "must be 5 to 600 seconds"),
+        time_zone=hall.get("time_zone", str, HallConfig.time_zone, _known_zone,
+                           "must be a time zone name such as \"Asia/Shanghai\""),
+        day_starts=hall.get("day_starts", str, HallConfig.day_starts,
+                            lambda v: re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", v),
+                            'must be a time of day such as "04:00"'),
         services=services, counters=counters, tellers=tellers)
     hall.close()
     _check_references(config, source)
@@ -156,6 +163,14 @@ def _toml(data: bytes, source: str | Path) -> dict:
     except Exception as exc:   # ValueError: an integer of thousands of digits
         raise ConfigError(f"{source}: cannot read: a number has more digits than any option"
                           " takes") from exc
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        zone(name)
+    except (ValueError, OSError, ZoneInfoNotFoundError):   # also "../etc/passwd" and NULs
+        return False
+    return True
 
 
 def _ticket(t: Table) -> TicketConfig:

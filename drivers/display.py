@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Callable, TextIO
 
@@ -32,12 +31,11 @@ def max7219(config: DisplayConfig):
                   blocks_arranged_in_reverse_order=config.reverse_order)
 
 
-def scheduled_mode(schedule: tuple[tuple[str, str], ...], now: float) -> str:
-    """on, dim or off: the latest schedule entry at or before `now`'s time of day
-    (before the first entry of the day, the last one of the day before)."""
+def scheduled_mode(schedule: tuple[tuple[str, str], ...], clock: str) -> str:
+    """on, dim or off: the latest schedule entry at or before the time of day `clock`
+    ("HH:MM"; before the first entry of the day, the last one of the day before)."""
     if not schedule:
         return "on"
-    clock = datetime.fromtimestamp(now).strftime("%H:%M")
     passed = [mode for at, mode in schedule if at <= clock]
     return (passed or [schedule[-1][1]])[-1]
 
@@ -65,9 +63,10 @@ class WallDisplay:
         self._notice = (text, self.monotonic() + seconds)
         self._restart()
 
-    def tick(self, now: float) -> None:
-        """One step: the schedule at wall-clock time `now`, notices, scrolling."""
-        mode = scheduled_mode(self.config.schedule, now)
+    def tick(self, clock: str) -> None:
+        """One step: the schedule at the hall's time of day `clock` ("HH:MM"), notices,
+        scrolling."""
+        mode = scheduled_mode(self.config.schedule, clock)
         if mode != self.mode:
             self._set_mode(mode)
         if self._notice and self.monotonic() >= self._notice[1]:

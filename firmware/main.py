@@ -33,6 +33,7 @@ from media.speech import call_announcement
 from media.ticket import ticket_layout
 from media.wall import wall_lines
 from queue_core import Hall, QueueError, Ticket, errors, statistics
+from queue_core.hall_time import local
 from queue_core.model import CounterStatus, State
 from queue_core.pins import pin_matches
 from queue_core.recovery import check, mark_damaged
@@ -179,7 +180,7 @@ class Appliance:
         while True:
             await asyncio.sleep(TICK)
             try:
-                self.devices.display.tick(self.clock())
+                self.devices.display.tick(local(self.clock(), self.hall.config).strftime("%H:%M"))
             except Exception:  # a drawing bug must not stop the scrolling for good
                 log.exception("wall display tick")
             self._overdue_tickets()
@@ -351,7 +352,7 @@ class Appliance:
         """The figures, read in a worker process through a read-only connection: a year of
         history never holds up a button press."""
         try:
-            first, last = statistics.day_range(days, now)
+            first, last = statistics.day_range(days, now, self.hall.config)
         except ValueError as exc:
             self.devices.office.report(f"stats: {exc}")
             return
@@ -433,7 +434,8 @@ class Appliance:
                         await asyncio.to_thread(write_report, root, report)
                     except OSError as exc:   # the statistics are taken all the same
                         unwritten = exc
-                folder = await self._in_process(export, self.paths.database, root, now)
+                folder = await self._in_process(export, self.paths.database, root, now,
+                                                self.hall.config)
         except Exception as exc:   # a full, read-only or pulled stick, a hostile one, a bug
             self._refuse(f"USB export failed, nothing exported: {exc}")
             return

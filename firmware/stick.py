@@ -27,7 +27,8 @@ from firmware.signature import NotAuthorised, verify
 from firmware.stick_files import (StickFileError, copy_out, create, directory, exists,
                                   read_file, remove_tree, write_file)
 from media.speech import CLIPS
-from queue_core import statistics
+from queue_core import HallConfig, statistics
+from queue_core.hall_time import local
 from queue_core.storage import read_only
 
 CONFIG_NAME = "queue-config.toml"
@@ -132,14 +133,14 @@ def write_report(stick: Path, text: str) -> None:
                    f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n{text}\n".encode("utf-8"))
 
 
-def export(database: Path, stick: Path, now: float,
+def export(database: Path, stick: Path, now: float, hall: HallConfig,
            progress: Callable[[str], None] = lambda name: None) -> Path:
     """Everything the back office needs, into <stick>/queue-export/<date-time>/: the tables as
     CSV, a daily summary per service, counter and teller, the tickets issued and finished in
     each hour of the day over all days, and a copy of the database. Written into a .partial
     folder, synced, then renamed: a folder without .partial is complete; a failed one is
     removed. A second export in the same second gets its own folder (-2, -3, …)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    stamp = local(now, hall).strftime("%Y%m%d-%H%M%S")
     with directory(stick) as root:
         try:
             os.mkdir(EXPORT_NAME, 0o755, dir_fd=root)
@@ -151,7 +152,7 @@ def export(database: Path, stick: Path, now: float,
             os.mkdir(f"{name}.partial", 0o755, dir_fd=exports)
             try:
                 with directory(f"{name}.partial", exports) as folder:
-                    _write_export(database, folder, progress)
+                    _write_export(database, folder, hall, progress)
                     os.fsync(folder)
                 os.rename(f"{name}.partial", name, src_dir_fd=exports, dst_dir_fd=exports)
             except BaseException:
@@ -161,7 +162,8 @@ def export(database: Path, stick: Path, now: float,
     return stick / EXPORT_NAME / name
 
 
-def _write_export(database: Path, folder: int, progress: Callable[[str], None]) -> None:
+def _write_export(database: Path, folder: int, hall: HallConfig,
+                  progress: Callable[[str], None]) -> None:
     source = read_only(database)
     try:
         for name, query in TABLES.items():
@@ -177,7 +179,7 @@ def _write_export(database: Path, folder: int, progress: Callable[[str], None]) 
         _write_csv(folder, "daily_summary.csv", SUMMARY, rows)
         progress("daily_summary.csv")
         _write_csv(folder, "hourly.csv", ("hour", "issued", "finished"),
-                   statistics.hourly(source, first, "9999-12-31"))
+                   statistics.hourly(source, first, "9999-12-31", hall))
         progress("hourly.csv")
         create(folder, "queue.db").close()   # made here, so SQLite opens no link
         copy = sqlite3.connect(f"/proc/self/fd/{folder}/queue.db")

@@ -8,10 +8,10 @@ page, and an image prints the same on every printer. Latin text, the big number 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from media.fonts import text_image
 from queue_core import HallConfig, Issued
+from queue_core.hall_time import local
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def ticket_layout(hall: HallConfig, ticket_config: TicketConfig, issued: Issued)
     return TicketLayout(
         day=ticket.day, hall=hall.name, hall_zh=hall.name_zh, label=ticket.label,
         service_en=service.name_en, service_zh=service.name_zh, ahead=issued.ahead,
-        issued=datetime.fromtimestamp(ticket.issued_at).strftime("%Y-%m-%d %H:%M"),
+        issued=local(ticket.issued_at, hall).strftime("%Y-%m-%d %H:%M"),
         vip=ticket.vip, header=ticket_config.header, footer=ticket_config.footer,
         qr=ticket_config.qr.format(day=ticket.day, label=ticket.label, service=ticket.service))
 

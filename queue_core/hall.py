@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Iterator
 
 from queue_core import errors
+from queue_core.hall_time import business_day
 from queue_core.model import (OPEN_AT_COUNTER, CounterStatus, HallConfig, HallStatus, Issued,
                               Service, State, Ticket)
 from queue_core.storage import transaction
@@ -19,11 +19,6 @@ from queue_core.storage import transaction
 LAST_CALLS = 8
 NEXT_PLACE = "(SELECT IFNULL(MAX(id), 0) + 1 FROM tickets)"   # rowids only grow: a sequence
 RATINGS = {1: "very satisfied", 2: "satisfied", 3: "dissatisfied"}
-
-
-def business_day(now: float) -> str:
-    """The local calendar date of `now`: ticket numbers restart with each one."""
-    return datetime.fromtimestamp(now).date().isoformat()
 
 
 class Hall:
@@ -52,7 +47,7 @@ class Hall:
         service = self.config.service(prefix)
         if service is None:
             raise errors.UnknownService(f"no service {prefix!r}")
-        day = business_day(now)
+        day = business_day(now, self.config)
         with transaction(self.db):
             number, full = self._next_number(day, service)
             if full:
@@ -92,7 +87,7 @@ class Hall:
         service people wait for that it removes or no counter of it serves, a counter a ticket
         was sent to or a teller is logged in at that it removes, a teller it removes who is
         serving a customer."""
-        day = business_day(now)
+        day = business_day(now, self.config)
         for service, target, waiting in self.db.execute(
                 "SELECT service, target_counter, COUNT(*) FROM tickets WHERE day = ?"
                 " AND state = 'waiting' GROUP BY 1, 2", (day,)):
@@ -118,7 +113,7 @@ class Hall:
         """Take a waiting ticket of today out of the queue (the customer left)."""
         row = self.db.execute(
             "SELECT id FROM tickets WHERE day = ? AND label = ? AND state = 'waiting'",
-            (business_day(now), label)).fetchone()
+            (business_day(now, self.config), label)).fetchone()
         if row is None:
             raise errors.UnknownTicket(f"no waiting ticket {label!r} today")
         with transaction(self.db):
@@ -181,7 +176,7 @@ class Hall:
             current = self._current(counter)
             if current is not None:
                 self._finish(current, counter, teller, now)
-            chosen = self._next(business_day(now), counter, services)
+            chosen = self._next(business_day(now, self.config), counter, services)
             if chosen is None:
                 return None
             ticket = self._row_ticket(self.db.execute(
@@ -319,7 +314,7 @@ class Hall:
 
     def status(self, now: float) -> HallStatus:
         """A snapshot for displays and the console: waiting counts, counters, last calls."""
-        day = business_day(now)
+        day = business_day(now, self.config)
         waiting = dict.fromkeys((s.prefix for s in self.config.services), 0)
         waiting.update(self.db.execute(
             "SELECT service, COUNT(*) FROM tickets WHERE day = ? AND state = 'waiting'"
@@ -352,7 +347,7 @@ class Hall:
 
     def full_services(self, now: float) -> set[str]:
         """The services that cannot issue another ticket today (range or daily cap used up)."""
-        day = business_day(now)
+        day = business_day(now, self.config)
         return {s.prefix for s in self.config.services if self._next_number(day, s)[1]}
 
     def tickets(self, day: str) -> list[Ticket]:

@@ -59,6 +59,8 @@ class HallConfig:
     tellers: tuple[Teller, ...]
     max_recalls: int = 2
     rating_window: float = 60.0   # seconds after a finish in which the customer can rate it
+    time_zone: str = "Asia/Shanghai"   # IANA name: the hall's, not the board's
+    day_starts: str = "00:00"     # local time a business day starts (later for halls open late)
 
     def service(self, prefix: str) -> Service | None:
         return next((s for s in self.services if s.prefix == prefix), None)

@@ -13,10 +13,10 @@ import calendar
 import re
 import sqlite3
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-from queue_core.hall import business_day
+from queue_core.hall_time import business_day, zone
 from queue_core.model import HallConfig
 from queue_core.storage import read_only
 
@@ -113,22 +113,25 @@ def _figures(by: str, t: dict) -> Figures:
         ratings=(t["rated_1"], t["rated_2"], t["rated_3"]))
 
 
-def hourly(db: sqlite3.Connection, first: str, last: str) -> list[tuple[int, int, int]]:
-    """(hour, tickets issued, visits finished) for each local hour of the day, over the days."""
+def hourly(db: sqlite3.Connection, first: str, last: str,
+           config: HallConfig) -> list[tuple[int, int, int]]:
+    """(hour, tickets issued, visits finished) for each hour of the hall's day, over the days."""
     days = [row[0] for row in db.execute(
         "SELECT DISTINCT day FROM tickets WHERE day BETWEEN ? AND ?", (first, last))]
     if not days:
         return [(hour, 0, 0) for hour in range(24)]
-    # hours counted from each day's own local midnight: only on the day the clocks change do
-    # the hours after the change read one off
+    # hours counted from each day's own midnight in the hall's zone (a business day that runs
+    # past midnight comes round to hour 0 again); only on the day the clocks change do the
+    # hours after the change read one off
     midnights = ", ".join("(?, ?)" for _ in days)
-    values = [v for day in days for v in (day, datetime.fromisoformat(day).timestamp())]
+    values = [v for day in days for v in (day, datetime.combine(
+        date.fromisoformat(day), time(0), zone(config.time_zone)).timestamp())]
     counts = {hour: [0, 0] for hour in range(24)}
     for column, index, condition in (("issued_at", 0, "t.previous_id IS NULL"),
                                      ("finished_at", 1, "t.state = 'done'")):
         for hour, n in db.execute(
                 f"WITH m(day, midnight) AS (VALUES {midnights})"
-                f" SELECT MIN(23, MAX(0, CAST((t.{column} - m.midnight) / 3600 AS INTEGER))),"
+                f" SELECT MAX(0, CAST((t.{column} - m.midnight) / 3600 AS INTEGER)) % 24,"
                 f" COUNT(*) FROM tickets t JOIN m ON m.day = t.day"
                 f" WHERE t.day BETWEEN ? AND ? AND {condition} GROUP BY 1",
                 (*values, first, last)):
@@ -146,7 +149,7 @@ def estimated_wait(db: sqlite3.Connection, config: HallConfig, prefix: str,
     in, not paused). A counter that lists the service after others gives it an equal share:
     the estimate leans optimistic when other queues are long.
     """
-    day = business_day(now)
+    day = business_day(now, config)
     open_counters = {row[0] for row in db.execute(
         "SELECT counter FROM counter_sessions WHERE paused = 0")}
     serving = [c for c in config.counters if c.number in open_counters and prefix in c.services]
@@ -167,17 +170,17 @@ def report(database: Path, first: str, last: str, config: HallConfig, now: float
     (from any thread or process: it reads the file, never the loop's connection)."""
     db = read_only(database)
     try:
-        return (figures(db, first, last, business_day(now)),
+        return (figures(db, first, last, business_day(now, config)),
                 {s.prefix: estimated_wait(db, config, s.prefix, now) for s in config.services},
-                hourly(db, first, last))
+                hourly(db, first, last, config))
     finally:
         db.close()
 
 
-def day_range(text: str, now: float) -> tuple[str, str]:
+def day_range(text: str, now: float, config: HallConfig) -> tuple[str, str]:
     """'today', 'yesterday', 'YYYY-MM-DD', 'YYYY-MM' or 'YYYY-MM-DD..YYYY-MM-DD' as (first,
     last) days; raises ValueError saying what it takes."""
-    today = date.fromisoformat(business_day(now))
+    today = date.fromisoformat(business_day(now, config))
     named = {"today": today, "yesterday": today - timedelta(days=1)}
     try:
         if text in named:

@@ -1,6 +1,7 @@
 """Shared fixtures: a small hall, a clock on a fixed day, and a database snapshot."""
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -17,8 +18,9 @@ CONFIG = HallConfig(
 
 
 def at(hour: int, minute: int = 0, second: int = 0, day: int = 23) -> float:
-    """A local time on 2026-11-<day>, as the loop passes it."""
-    return datetime(2026, 11, day, hour, minute, second).timestamp()
+    """A time on 2026-11-<day> in the hall's zone, as the loop passes it."""
+    return datetime(2026, 11, day, hour, minute, second,
+                    tzinfo=ZoneInfo(CONFIG.time_zone)).timestamp()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from luma.led_matrix.device import max7219
 from PIL import Image
 
 from config.hardware import DisplayConfig
-from conftest import at
+
 from drivers.display import WallDisplay, scheduled_mode
 from media.wall import wall_frame
 
@@ -67,7 +67,7 @@ def test_a_long_line_scrolls_one_led_per_tick():
     device = Recorder()
     wall = WallDisplay(device, DisplayConfig(width=64, height=16))
     wall.show(["A012 → 3 请到3号窗口"])
-    wall.tick(at(9))
+    wall.tick("09:00")
     before, after = device.frames[-2], device.frames[-1]
     assert after.crop((0, 0, 63, 16)).tobytes() == before.crop((1, 0, 64, 16)).tobytes()
 
@@ -76,7 +76,7 @@ def test_a_short_line_stands_still():
     device = Recorder()
     wall = WallDisplay(device, DisplayConfig(width=64, height=16))
     wall.show(["A012 → 3"])
-    wall.tick(at(9))
+    wall.tick("09:00")
     assert len(device.frames) == 1
 
 
@@ -87,10 +87,10 @@ def test_a_notice_takes_the_top_line_for_its_time_whatever_the_wall_clock_does()
     wall.notice("A013", 60)
     assert wall.visible() == ["A013", "A012 → 3"]
     elapsed[0] = 59
-    wall.tick(at(11))                  # the wall clock stepped forward two hours
+    wall.tick("11:00")                  # the wall clock stepped forward two hours
     assert wall.visible() == ["A013", "A012 → 3"]
     elapsed[0] = 60
-    wall.tick(at(8))                   # and back
+    wall.tick("08:00")                   # and back
     assert wall.visible() == ["A012 → 3", "B004 → 1"]
 
 
@@ -100,7 +100,7 @@ SCHEDULE = (("07:30", "on"), ("19:00", "dim"), ("22:00", "off"))
 @pytest.mark.parametrize("hour, minute, mode", [(3, 0, "off"), (7, 29, "off"), (7, 30, "on"),
                                                 (18, 59, "on"), (19, 0, "dim"), (23, 0, "off")])
 def test_the_schedule(hour, minute, mode):
-    assert scheduled_mode(SCHEDULE, at(hour, minute)) == mode
+    assert scheduled_mode(SCHEDULE, f"{hour:02d}:{minute:02d}") == mode
 
 
 def test_the_display_dims_and_blanks_on_schedule():
@@ -108,7 +108,7 @@ def test_the_display_dims_and_blanks_on_schedule():
     wall = WallDisplay(device, DisplayConfig(brightness=200, dim_brightness=10,
                                              schedule=SCHEDULE))
     for hour in (19, 22, 8):
-        wall.tick(at(hour))
+        wall.tick(f"{hour:02d}:00")
     assert device.calls == [("show",), ("contrast", 10), ("hide",), ("show",), ("contrast", 200)]
 
 

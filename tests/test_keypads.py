@@ -9,6 +9,7 @@ from drivers.events import ButtonPressed
 from drivers.keypads import KeypadBus, display_registers, register_text
 from hallday import wire
 from keypad_sim import KeypadSim, keypad_server
+from queue_core.hall_time import business_day
 from queue_core.model import State
 from rs485 import Line, wait_for
 
@@ -90,7 +91,8 @@ def test_a_teller_session_at_a_keypad(tmp_path):
     day = hall_on_a_line(tmp_path, script)
     kinds = [r[0] for r in day.hall.db.execute("SELECT kind FROM events WHERE counter = 4")]
     assert kinds == ["login", "call", "recall", "start", "transfer", "pause", "resume", "logout"]
-    c001 = [t for t in day.hall.tickets(time.strftime("%Y-%m-%d")) if t.label == "C001"]
+    today = business_day(time.time(), day.hall.config)
+    c001 = [t for t in day.hall.tickets(today) if t.label == "C001"]
     assert [(t.service, t.state, t.counter) for t in c001] == \
         [("C", State.TRANSFERRED, 4), ("A", State.DONE, 1)]
     assert day.devices.audio.spoken.count("Ticket C001, please go to counter 4") == 2

@@ -257,7 +257,7 @@ def test_a_stick_pulled_out_mid_export(tmp_path):
         if name == "tickets.csv":
             subprocess.run(["rm", "-rf", str(stick)], check=True)
     with pytest.raises(OSError):
-        export(database, stick, at(12), pull)
+        export(database, stick, at(12), app.hall.config, pull)
     assert dump(app) == before
     day.devices.close()
 
@@ -427,8 +427,8 @@ def test_installed_files_are_synced_before_they_are_renamed_into_place(tmp_path,
 def test_two_exports_in_the_same_second_each_get_a_folder(tmp_path):
     app, day, stick = a_day_done(tmp_path)
     day.devices.close()
-    first = export(tmp_path / "box" / "queue.db", stick, at(12))
-    second = export(tmp_path / "box" / "queue.db", stick, at(12))
+    first = export(tmp_path / "box" / "queue.db", stick, at(12), app.hall.config)
+    second = export(tmp_path / "box" / "queue.db", stick, at(12), app.hall.config)
     assert (first.name, second.name) == ("20261123-120000", "20261123-120000-2")
     assert sorted(p.name for p in (stick / "queue-export").iterdir()) == [first.name, second.name]
 
