@@ -227,6 +227,9 @@ def _counter(t: Table) -> Counter:
     return counter
 
 
+KEYPAD_ARGUMENT = 16   # characters a keypad sends with a key: "T01 1111" for a login
+
+
 def _teller(t: Table) -> Teller:
     teller = Teller(
         id=t.get("id", str, check=lambda i: re.fullmatch(r"[A-Za-z0-9]{1,8}", i) is not None,
@@ -235,6 +238,9 @@ def _teller(t: Table) -> Teller:
         pin=t.get("pin", str, check=lambda p: PLAIN.fullmatch(p) or usable_hash(p),
                   why="must be a string of 4 to 8 digits (or a PIN hash this box can check:"
                       " scrypt:N:r:p:salt:hash, N·r at most 2**18, p at most 4)", secret=True))
+    if PLAIN.fullmatch(teller.pin) and len(teller.id) + 1 + len(teller.pin) > KEYPAD_ARGUMENT:
+        raise t.error("pin", f"is too long for teller {teller.id!r}: the id, a space and the"
+                             f" PIN must fit a keypad's {KEYPAD_ARGUMENT} characters")
     t.close()
     return teller
 

@@ -96,9 +96,10 @@ class SimUsbSticks(_Poller):
         super().__init__(post, clock, interval)
         self.root = root
         self.present: set[Path] = set()
+        root.mkdir(parents=True, exist_ok=True)   # where a user plugs a stick in: there
 
     def _poll(self) -> None:
-        now = {p for p in self.root.iterdir() if p.is_dir()} if self.root.is_dir() else set()
+        now = {p for p in self.root.iterdir() if p.is_dir()}
         for path in sorted(self.present - now):
             self.post(UsbRemoved(str(path), self.clock()))
         for path in sorted(now - self.present):

@@ -311,6 +311,11 @@ class Appliance:
                 result.state is State.CALLED:
             self.devices.audio.announce(call_announcement(
                 result.label, event.counter, self.config.hardware.audio.languages))
+        if isinstance(result, Ticket) and result.state is State.NO_SHOW:
+            self.devices.office.report(f"{result.label} did not come to counter {event.counter}:"
+                                       " no-show")
+            self._alarm(event.counter, f"{result.label} NO-SHOW")
+            return
         if event.key == "rate":
             self._alarm(event.counter, "THANK YOU")
         else:   # a key always gets its answer, changed or not

@@ -187,6 +187,15 @@ def test_a_pin_written_wrong_is_refused_without_showing_it(tmp_path, written):
     assert "0" * 32 not in str(refused.value)   # nor a hash the box will not check
 
 
+def test_a_teller_who_could_never_log_in_at_a_keypad_is_refused(tmp_path):
+    path = tmp_path / "hall.toml"
+    path.write_text(GOOD.replace('id = "T01"', 'id = "TELLER01"').replace('pin = "1234"',
+                                                                          'pin = "12345678"'))
+    with pytest.raises(ConfigError, match="must fit a keypad's 16 characters") as refused:
+        load_config(path)
+    assert "12345678" not in str(refused.value)
+
+
 def test_parse_config_checks_bytes_and_keeps_exactly_those(tmp_path):
     data = GOOD.encode()
     config = parse_config(data, "stick:queue-config.toml")

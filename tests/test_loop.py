@@ -189,3 +189,15 @@ def test_the_wall_shows_the_calls_that_stand_now(tmp_path):
                              "2 call", "1 finish", "2 transfer B"])
     walls = [line for line in day.printed.splitlines() if line.startswith("[wall]")]
     assert walls[-3:] == ["[wall] A002 → 2 | A001 → 1", "[wall] A002 → 2", "[wall] (blank)"]
+
+
+def test_a_no_show_says_so_on_the_keypad_and_in_the_back_office(tmp_path):
+    day = run_day(tmp_path, ["A", "1 login T01 1111", "1 call", "1 recall", "1 recall",
+                             "1 recall"])
+    assert "[counter 1] A001 NO-SHOW" in day.printed
+    assert "[office] A001 did not come to counter 1: no-show" in day.printed
+
+
+def test_the_simulation_makes_the_folder_a_stick_is_plugged_into(tmp_path):
+    run_day(tmp_path, [])
+    assert (tmp_path / "usb").is_dir()
