@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Callable, TextIO
 
@@ -20,26 +22,47 @@ from media.speech import Announcement
 log = logging.getLogger(__name__)
 
 RATE = 22050
+BACKLOG = 3    # calls waiting to be said before it is reported (once, until it clears)
+PLAYED = 100   # announcements remembered in `played`
 
 
 class Announcer(Worker):
     """Speaks announcements from WAV clips in `clips` (see media.speech for the names).
 
-    Example: Announcer(Path("/data/clips"), 0.8).announce(call_announcement("A012", 3, ("zh",)))
-    `played` records (clip names, start, end) of each announcement, in perf_counter seconds.
+    A call takes seconds to say, and calls can come faster: what waits is only the newest call
+    of each counter, in the order they came, and a call that no longer stands (the customer
+    came, the ticket was finished or moved) is withdrawn before it is said.
+    Example: Announcer(Path("/data/clips"), 0.8, post, time.time).announce(3, announcement)
+    `played` records (clip names, start, end) of the latest announcements, perf_counter seconds.
     """
 
     def __init__(self, clips: Path, volume: float, post: Callable[[DeviceFault], None],
                  clock: Callable[[], float]):
         self.clips, self.volume, self.post, self.clock = clips, volume, post, clock
-        self.played: list[tuple[tuple[str, ...], float, float]] = []
+        self.played: deque[tuple[tuple[str, ...], float, float]] = deque(maxlen=PLAYED)
         self._sounds: dict[str, object] = {}
         self._missing: set[str] = set()
         self._pygame = None
+        self._waiting: dict[int, Announcement] = {}   # counter -> its newest call, oldest first
+        self._lock = threading.Lock()
+        self._behind = False   # a backlog was reported, and has not cleared since
         super().__init__("audio")
 
-    def announce(self, announcement: Announcement) -> None:
-        self.submit(announcement)
+    def announce(self, counter: int, announcement: Announcement) -> None:
+        with self._lock:
+            replaced = self._waiting.pop(counter, None) is not None
+            self._waiting[counter] = announcement
+            if len(self._waiting) > BACKLOG and not self._behind:
+                self._behind = True
+                log.warning("audio: %d calls wait to be said; only each counter's newest is",
+                            len(self._waiting))
+        if not replaced:
+            self.submit(counter)   # one job a waiting counter: the queue stays as short
+
+    def withdraw(self, counter: int) -> None:
+        """The counter's call no longer stands: not said, if it is still waiting."""
+        with self._lock:
+            self._waiting.pop(counter, None)
 
     def start_up(self) -> None:
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
@@ -52,7 +75,12 @@ class Announcer(Worker):
         except Exception as exc:  # no sound device, no SDL: silent, not fatal
             log.error("audio: cannot start the mixer, announcements are silent: %s", exc)
 
-    def handle(self, announcement: Announcement) -> None:
+    def handle(self, counter: int) -> None:
+        with self._lock:
+            if not self._waiting:
+                return
+            announcement = self._waiting.pop(next(iter(self._waiting)))   # the oldest
+            self._behind = self._behind and len(self._waiting) > 0
         parts = [s for s in map(self._sound, announcement.clips) if s]
         if not parts:
             return
@@ -83,9 +111,12 @@ class SimAudio:
         self.out = out
         self.spoken: list[str] = []
 
-    def announce(self, announcement: Announcement) -> None:
+    def announce(self, counter: int, announcement: Announcement) -> None:
         self.spoken.extend(announcement.text)
         print(f"[audio] {' / '.join(announcement.text)}", file=self.out)
+
+    def withdraw(self, counter: int) -> None:
+        pass
 
     def close(self) -> None:
         pass

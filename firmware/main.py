@@ -309,8 +309,10 @@ class Appliance:
                  result.label if isinstance(result, Ticket) else "-")
         if event.key in ("call", "recall") and result is not None and \
                 result.state is State.CALLED:
-            self.devices.audio.announce(call_announcement(
+            self.devices.audio.announce(event.counter, call_announcement(
                 result.label, event.counter, self.config.hardware.audio.languages))
+        elif event.key != "rate":   # its call, if one was waiting to be said, no longer stands
+            self.devices.audio.withdraw(event.counter)
         if isinstance(result, Ticket) and result.state is State.NO_SHOW:
             self.devices.office.report(f"{result.label} did not come to counter {event.counter}:"
                                        " no-show")

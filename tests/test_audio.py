@@ -60,8 +60,8 @@ def announcer(tmp_path, monkeypatch, posted):
 def test_announcements_queue_and_never_overlap(announcer):
     first = call_announcement("A01", 1, ("en",))
     second = call_announcement("A10", 1, ("en",))
-    announcer.announce(first)
-    announcer.announce(second)
+    announcer.announce(1, first)
+    announcer.announce(2, second)
     announcer.wait_idle()
     (clips1, start1, end1), (clips2, start2, end2) = announcer.played
     assert (clips1, clips2) == (first.clips, second.clips)
@@ -76,8 +76,8 @@ def test_a_clip_that_cannot_be_played_is_skipped_and_reported_to_the_hall_once(
     if damage != "missing":   # e.g. a power cut left it empty, or a stick brought garbage
         (tmp_path / "en" / "2.wav").write_bytes(b"" if damage == "empty" else b"RIFF junk")
     announcement = call_announcement("A01", 2, ("en",))
-    announcer.announce(announcement)
-    announcer.announce(announcement)
+    announcer.announce(1, announcement)
+    announcer.announce(2, announcement)
     announcer.wait_idle()
     assert len(announcer.played) == 2
     [fault] = posted
@@ -92,6 +92,19 @@ def test_a_clip_fault_reaches_the_wall_and_the_back_office(tmp_path):
     day.devices.close()
     assert "[office] audio: clip zh/qing cannot be played (empty)" in day.printed
     assert day.devices.display.visible()[0].startswith("audio: clip zh/qing")
+
+
+def test_a_burst_of_calls_says_each_counters_newest_and_nothing_withdrawn(announcer, caplog):
+    """200 calls at once from 10 counters: the speaker says the newest of each (after the one
+    already playing), not 200 numbers long after they were skipped."""
+    for n in range(200):
+        announcer.announce(n % 10, call_announcement(f"A{n:02d}"[-3:], 1, ("en",)))
+    announcer.withdraw(9)               # counter 9's customer came before being called aloud
+    announcer.wait_idle()
+    said = [clips for clips, _, _ in announcer.played]
+    newest = [call_announcement(f"A{n:02d}"[-3:], 1, ("en",)).clips for n in range(190, 199)]
+    assert said[-9:] == newest and len(said) <= 10
+    assert caplog.text.count("calls wait to be said") == 1
 
 
 def test_the_clip_tool_speaks_every_word(tmp_path):
