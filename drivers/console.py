@@ -21,7 +21,7 @@ from typing import Callable, TextIO
 
 from drivers.events import BackOffice, ButtonPressed, CounterKey, counter_key
 from media.keypad_text import keypad_lines
-from queue_core.model import HallStatus
+from queue_core.model import HallConfig, HallStatus, Ticket
 
 HELP = """\
   A | A vip                     take a ticket of service A (a priority ticket with vip)
@@ -36,6 +36,7 @@ HELP = """\
   stats [today|2026-11|2026-11-01..2026-11-23]   figures per service, counter and teller
   reload                        read the configuration file again (also: kill -HUP)
   export                        write the statistics onto the USB stick again
+  waiting                       the waiting tickets of each service, in calling order
   status | help | quit"""
 
 Event = ButtonPressed | CounterKey | BackOffice
@@ -52,7 +53,7 @@ def parse(line: str, at: float) -> Event:
     head, rest = words[0], words[1:]
     if len(head) == 1 and head.isalpha() and rest in ([], ["vip"]):
         return ButtonPressed(head.upper(), at, vip=bool(rest))
-    if head in ("status", "reload", "export", "quit") and not rest:
+    if head in ("status", "reload", "export", "quit", "help", "waiting") and not rest:
         return BackOffice(head, at)
     if head == "stats" and len(rest) <= 1:
         return BackOffice("stats", at, {"days": rest[0] if rest else "today"})
@@ -183,9 +184,6 @@ class Console:
     def feed(self, line: str, post: Callable[[Event], None]) -> None:
         if not line.strip():
             return
-        if line.strip() == "help":
-            print(HELP, file=self.out)
-            return
         try:
             post(parse(line, self.clock()))
         except ValueError as exc:
@@ -227,6 +225,20 @@ class Console:
             f"{prefix} {minutes(wait)}" if wait is not None else f"{prefix} (no counter open)"
             for prefix, wait in estimates.items()))
         self.report("\n".join(lines))
+
+    def report_help(self, config: HallConfig) -> None:
+        """The commands, and this hall's services and counters."""
+        self.report("\n".join([HELP, "  services: " + ", ".join(
+            f"{s.prefix} {s.name_en}" for s in config.services), "  counters: " + ", ".join(
+            f"{c.number} {c.name} ({'/'.join(c.services)})" for c in config.counters)]))
+
+    def report_waiting(self, waiting: dict[str, list[Ticket]]) -> None:
+        """Each service's waiting tickets in calling order (* priority, → sent to a counter)."""
+        self.report("\n".join(
+            f"  {service}: " + (" ".join(f"{t.label}{'*' if t.vip else ''}"
+                                         f"{f'→{t.target_counter}' if t.target_counter else ''}"
+                                         for t in tickets) or "-")
+            for service, tickets in waiting.items()))
 
     def report_status(self, status: HallStatus, health: dict[str, str]) -> None:
         waiting = "  ".join(f"{prefix}:{n}" for prefix, n in status.waiting.items())

@@ -326,6 +326,10 @@ class Appliance:
     def _back_office(self, event: BackOffice) -> None:
         if event.command == "status":
             self.devices.office.report_status(self.hall.status(event.at), self.devices.health())
+        elif event.command == "help":
+            self.devices.office.report_help(self.hall.config)
+        elif event.command == "waiting":
+            self.devices.office.report_waiting(self.hall.waiting(event.at))
         elif event.command == "stats":
             self._aside(self._stats(event.params["days"], event.at))
         elif event.command == "reload":

@@ -341,6 +341,17 @@ class Hall:
                                   reverse=True))[:LAST_CALLS]
         return HallStatus(day, waiting, counters, last_calls)
 
+    def waiting(self, now: float) -> dict[str, list[Ticket]]:
+        """Each service's waiting tickets of today, in calling order: priority first, then by
+        place (those sent to a counter are called there first)."""
+        queues: dict[str, list[Ticket]] = {s.prefix: [] for s in self.config.services}
+        for row in self.db.execute(
+                "SELECT * FROM tickets WHERE day = ? AND state = 'waiting'"
+                " ORDER BY target_counter IS NULL, vip DESC, place",
+                (business_day(now, self.config),)):
+            queues.setdefault(row["service"], []).append(self._row_ticket(row))
+        return queues
+
     def last_event(self) -> int:
         """The id of the newest event: it grows with every committed change."""
         return self.db.execute("SELECT IFNULL(MAX(id), 0) FROM events").fetchone()[0]

@@ -201,3 +201,12 @@ def test_a_no_show_says_so_on_the_keypad_and_in_the_back_office(tmp_path):
 def test_the_simulation_makes_the_folder_a_stick_is_plugged_into(tmp_path):
     run_day(tmp_path, [])
     assert (tmp_path / "usb").is_dir()
+
+
+def test_help_names_the_halls_services_and_counters_and_waiting_lists_the_queues(tmp_path):
+    day = run_day(tmp_path, ["help", "A", "A vip", "B", "2 login T02 2222", "2 call",
+                             "2 transfer @3", "waiting"])
+    assert "  services: A Personal banking, B Business banking, C Wealth management" in \
+        day.printed
+    assert "  counters: 1 Counter 1 (A), 2 Counter 2 (A/B)" in day.printed
+    assert "[office]   A: A002*→3 A001\n  B: B001\n  C: -" in day.printed   # sent first
