@@ -168,11 +168,17 @@ def _write_export(database: Path, folder: int, hall: HallConfig,
     try:
         for name, query in TABLES.items():
             cursor = source.execute(query)
-            _write_csv(folder, name, [c[0] for c in cursor.description], cursor)
+            columns = [c[0] for c in cursor.description]
+            times = [n for n, column in enumerate(columns) if column == "at" or
+                     column.endswith("_at")]
+            _write_csv(folder, name, columns, (
+                [_local(v, hall) if n in times else v for n, v in enumerate(row)]
+                for row in cursor))
             progress(name)
         first = source.execute("SELECT MIN(day) FROM tickets").fetchone()[0] or "0000-00-00"
         rows = ((day, by, key, f.issued, f.served, f.waiting, f.no_shows, f.transferred,
-                 f.average_wait, f.longest_wait, f.average_handling, f.longest_handling,
+                 *(None if s is None else round(s) for s in (
+                     f.average_wait, f.longest_wait, f.average_handling, f.longest_handling)),
                  *f.ratings)
                 for by, days in statistics.daily(source, first, "9999-12-31").items()
                 for day, key, f in days)
@@ -194,10 +200,17 @@ def _write_export(database: Path, folder: int, hall: HallConfig,
         source.close()
 
 
+def _local(moment: float | None, hall: HallConfig) -> str | None:
+    """A time as a spreadsheet reads it: ISO 8601 in the hall's zone, to the second."""
+    return None if moment is None else local(moment, hall).isoformat(timespec="seconds")
+
+
 def _write_csv(folder: int, name: str, header, rows) -> None:
+    """A CSV file whose header a spreadsheet user reads: "issued at", "average wait (s)"."""
     with create(folder, name) as raw, io.TextIOWrapper(raw, "utf-8", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(header)
+        writer.writerow(column.removesuffix("_s").replace("_", " ") +
+                        (" (s)" if column.endswith("_s") else "") for column in header)
         writer.writerows(rows)
         f.flush()
         os.fsync(raw.fileno())

@@ -115,7 +115,9 @@ def test_plugging_in_exports_the_statistics(tmp_path):
     assert [t["label"] for t in tickets] == ["A001", "A002", "B001", "C001"]
     summary = list(csv.DictReader(open(folder / "daily_summary.csv")))
     a = next(r for r in summary if r["by"] == "service" and r["key"] == "A")
-    assert (a["issued"], a["served"], a["waiting"], a["very_satisfied"]) == ("2", "1", "1", "1")
+    assert (a["issued"], a["served"], a["waiting"], a["very satisfied"]) == ("2", "1", "1", "1")
+    assert a["average wait (s)"] == "360"           # seconds, whole: A001 waited 9:00 to 9:06
+    assert tickets[0]["issued at"] == "2026-11-23T09:00:00+08:00"   # the hall's time, ISO 8601
     copy = subprocess.run(["python3", "-c", f"import sqlite3; print(sqlite3.connect("
                            f"'{folder / 'queue.db'}').execute('SELECT COUNT(*) FROM events')"
                            f".fetchone()[0])"], capture_output=True, text=True).stdout
