@@ -43,7 +43,8 @@ class Devices:
     def health(self) -> dict[str, str]:
         """Each device's state as the back office shows it."""
         return {"printer": self.printer.status,
-                "wall display": "ok" if self.display.healthy else "not answering",
+                "wall display": ("ok" if self.display.healthy else "not answering") +
+                ("" if self.display.mode == "on" else f", {self.display.mode} by its schedule"),
                 "keypads": self.keypads.health(),
                 "simulated": ", ".join(self.simulated) or "nothing"}
 

@@ -126,5 +126,16 @@ class SimWallDisplay(WallDisplay):
         if self.visible() != self._printed:
             self._printed = self.visible()
             print(f"[wall] {' | '.join(self._printed) or '(blank)'}", file=self.out)
-            self.picture.parent.mkdir(parents=True, exist_ok=True)
-            led_picture(self.device.image).save(self.picture)
+            self._save()
+
+    def _set_mode(self, mode: str) -> None:
+        super()._set_mode(mode)
+        print(f"[wall] {'off by its schedule' if mode == 'off' else mode}", file=self.out)
+        self._save()
+
+    def _save(self) -> None:
+        """The picture shows what the LEDs show: nothing while the schedule has them off."""
+        self.picture.parent.mkdir(parents=True, exist_ok=True)
+        image = self.device.image if self.mode != "off" else \
+            self.device.image.point(lambda _: 0)
+        led_picture(image).save(self.picture)

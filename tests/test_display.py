@@ -1,5 +1,6 @@
 """The wall display: frames, scrolling, notices, the dim/off schedule, and the MAX7219 bytes."""
 
+import io
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from PIL import Image
 
 from config.hardware import DisplayConfig
 
-from drivers.display import WallDisplay, scheduled_mode
+from drivers.display import SimWallDisplay, WallDisplay, scheduled_mode
 from media.wall import wall_frame
 
 REFERENCES = Path(__file__).parent / "references"
@@ -159,3 +160,15 @@ def test_the_tool_writes_a_picture_of_the_display(tmp_path):
     subprocess.run([sys.executable, "tools/wall_png.py", str(out), "A012 → 3", "B004 → 1"],
                    cwd=ROOT, check=True, capture_output=True)
     assert Image.open(out).size == (64 * 8, 32 * 8)   # the shipped display, 8 px per LED
+
+
+def test_a_display_blanked_by_its_schedule_says_so(tmp_path):
+    out = io.StringIO()
+    wall = SimWallDisplay(DisplayConfig(width=64, height=32, schedule=SCHEDULE), out,
+                          tmp_path / "wall.png")
+    wall.show(["A012 → 3"])
+    wall.tick("23:00")
+    assert "[wall] off by its schedule" in out.getvalue()
+    assert Image.open(tmp_path / "wall.png").convert("L").getextrema()[1] < 100   # all dark
+    wall.tick("08:00")
+    assert "[wall] on" in out.getvalue()
