@@ -46,6 +46,7 @@ class Announcer(Worker):
         self._waiting: dict[int, Announcement] = {}   # counter -> its newest call, oldest first
         self._lock = threading.Lock()
         self._behind = False   # a backlog was reported, and has not cleared since
+        self._fresh = False    # the clips changed: what was loaded is dropped
         super().__init__("audio")
 
     def announce(self, counter: int, announcement: Announcement) -> None:
@@ -64,6 +65,11 @@ class Announcer(Worker):
         with self._lock:
             self._waiting.pop(counter, None)
 
+    def use_clips(self, clips: Path) -> None:
+        """Say the next announcements from the clips now in `clips` (a stick installed some)."""
+        with self._lock:
+            self.clips, self._fresh = clips, True
+
     def start_up(self) -> None:
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
         try:
@@ -81,6 +87,10 @@ class Announcer(Worker):
                 return
             announcement = self._waiting.pop(next(iter(self._waiting)))   # the oldest
             self._behind = self._behind and len(self._waiting) > 0
+            if self._fresh:
+                self._sounds.clear()
+                self._missing.clear()
+                self._fresh = False
         parts = [s for s in map(self._sound, announcement.clips) if s]
         if not parts:
             return
@@ -116,6 +126,9 @@ class SimAudio:
         print(f"[audio] {' / '.join(announcement.text)}", file=self.out)
 
     def withdraw(self, counter: int) -> None:
+        pass
+
+    def use_clips(self, clips: Path) -> None:
         pass
 
     def close(self) -> None:

@@ -475,6 +475,8 @@ class Appliance:
                     reinstate, *running, self.paths.data)
                 raise
             await asyncio.to_thread(remember, bundle.config.data, self.paths.last_valid)
+            if bundle.clips is not None:   # said from the next call on, not the next start
+                self.devices.audio.use_clips(self.paths.data / bundle.config.hardware.audio.clips)
         except Exception as exc:   # unsigned, invalid, too large, a link, a full partition…
             if bundle is not None:
                 discard(bundle)

@@ -114,3 +114,15 @@ def test_the_clip_tool_speaks_every_word(tmp_path):
         for clip in call_announcement(label, counter, ("zh", "en")).clips:
             with wave.open(str(tmp_path / f"{clip}.wav")) as f:
                 assert f.getframerate() == RATE and f.getnframes() > RATE // 20, clip
+
+
+def test_clips_a_stick_installed_are_said_from_the_next_call(announcer, tmp_path):
+    announcement = call_announcement("A01", 1, ("en",))
+    announcer.announce(1, announcement)
+    announcer.wait_idle()
+    tone(tmp_path / "chime.wav", 0.3)              # a stick brought a longer chime
+    announcer.use_clips(tmp_path)
+    announcer.announce(1, announcement)
+    announcer.wait_idle()
+    (_, start1, end1), (_, start2, end2) = list(announcer.played)
+    assert end2 - start2 > end1 - start1 + 0.2     # the new chime, said at once
