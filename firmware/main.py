@@ -209,7 +209,10 @@ class Appliance:
                                         "FAULT, nothing changed") + f": {exc}")
         finally:
             if isinstance(event, (ButtonPressed, CounterKey, BackOffice)):
-                self._refresh(event.at)   # (a refusal changed nothing, a fault maybe)
+                try:
+                    self._refresh(event.at)   # (a refusal changed nothing, a fault maybe)
+                except Exception:   # a read that failed: the displays wait for the next change
+                    log.exception("refreshing the keypads and the wall")
             if getattr(event, "done", None) is not None and not event.done.done():
                 event.done.set_result(None)
 

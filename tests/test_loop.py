@@ -1,6 +1,7 @@
 """The supervisory loop with simulated devices: what customers, tellers and the wall see."""
 
 import asyncio
+import sqlite3
 import random
 import threading
 from collections import Counter
@@ -210,3 +211,23 @@ def test_help_names_the_halls_services_and_counters_and_waiting_lists_the_queues
         day.printed
     assert "  counters: 1 Counter 1 (A), 2 Counter 2 (A/B)" in day.printed
     assert "[office]   A: A002*→3 A001\n  B: B001\n  C: -" in day.printed   # sent first
+
+
+def test_a_failing_refresh_of_the_displays_does_not_stop_the_loop(tmp_path, caplog):
+    app, day = wire(tmp_path)
+    refresh, refreshes = app._refresh, []
+
+    def failing_after_start(now):
+        refreshes.append(now)
+        if len(refreshes) > 1:
+            raise sqlite3.OperationalError("disk I/O error")
+        refresh(now)
+
+    app._refresh = failing_after_start
+    app.inbox.post(ButtonPressed("A", at(9)))
+    app.inbox.post(ButtonPressed("B", at(9, 1)))
+    app.stop()
+    asyncio.run(app.run())
+    day.devices.close()
+    assert caplog.text.count("refreshing the keypads and the wall") == 2
+    assert [t.label for t in day.hall.tickets("2026-11-23")] == ["A001", "B001"]
