@@ -169,7 +169,7 @@ class TicketPrinter(Worker):
     Example::
 
         printer = TicketPrinter(SerialLink("/dev/ttyUSB0", 19200), 512, appliance.post)
-        printer.submit(layout)     # returns at once; a PrinterReport follows
+        printer.print(layout, time.monotonic() + 15)   # at once; a PrinterReport follows
     """
 
     def __init__(self, link, width: int, post: Callable[[PrinterReport], None],
@@ -197,10 +197,18 @@ class TicketPrinter(Worker):
             self.status = status
             self.post(PrinterReport(status, self.clock()))
 
-    def handle(self, job: TicketLayout) -> None:
+    def print(self, layout: TicketLayout, deadline: float) -> None:
+        """Print `layout`, unless its `deadline` (monotonic seconds) passes first: a ticket the
+        hall has given up on (its number went on the wall) is not printed minutes late."""
+        self.submit((layout, deadline))
+
+    def handle(self, ticket: tuple[TicketLayout, float]) -> None:
+        job, deadline = ticket
         status, printed = parse_status(self.link.query()), False
         try:
-            if status in PRINTABLE:
+            if time.monotonic() > deadline:
+                log.warning("printer: ticket %s not printed: its deadline passed", job.label)
+            elif status in PRINTABLE:
                 self.link.write(ticket_escpos(job, self.width), f"{job.day}/{job.label}")
                 printed = True
         except OSError as exc:

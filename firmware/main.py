@@ -46,15 +46,18 @@ KEY_OPERATIONS = {   # login: see Appliance._login
     "finish": Hall.finish, "transfer": Hall.transfer, "rate": Hall.rate,
 }
 NOTICE_SECONDS = 60
+INBOX = 10_000          # events waiting for the loop, at most
 PRINT_DEADLINE = 15.0   # seconds: a ticket not reported printed by then counts as not printed
 
 
 class Inbox:
     """The loop's event queue: post() is safe from any thread, also before the loop runs
-    (events wait until open()) and after it has stopped (they are dropped)."""
+    (events wait until open()) and after it has stopped (they are dropped). It holds at most
+    INBOX events: more can only pile up behind a hung loop, which the watchdog restarts; past
+    that, an event is dropped and logged (a button pressed then gives no ticket)."""
 
     def __init__(self):
-        self.queue: asyncio.Queue = asyncio.Queue()
+        self.queue: asyncio.Queue = asyncio.Queue(INBOX)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._early: list[Any] = []
         self._lock = threading.Lock()
@@ -70,12 +73,24 @@ class Inbox:
     def post(self, event: Any) -> None:
         with self._lock:
             if self.loop is None:
-                self._early.append(event)
+                if len(self._early) < INBOX:
+                    self._early.append(event)
+                else:
+                    log.error("inbox full before the loop runs: dropped %r", event)
                 return
         try:
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, event)
+            self.loop.call_soon_threadsafe(self._put, event)
         except RuntimeError:  # the loop has closed: the appliance is shutting down
             log.info("dropped %r after shutdown", event)
+
+    def _put(self, event: Any) -> None:
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            if event is None:   # the stop always gets through, once there is room
+                self.loop.call_later(0.01, self._put, event)
+                return
+            log.error("inbox full (the loop is behind): dropped %r", event)
 
 
 @dataclass
@@ -227,9 +242,10 @@ class Appliance:
             self._update_leds(event.at)
             raise
         log.info("issued %s (%d ahead)", issued.ticket.label, issued.ahead)
-        self._printing[issued.ticket.label] = (event.service,
-                                               time.monotonic() + PRINT_DEADLINE)
-        self.devices.printer.submit(ticket_layout(self.hall.config, self.config.ticket, issued))
+        deadline = time.monotonic() + PRINT_DEADLINE
+        self._printing[issued.ticket.label] = (event.service, deadline)
+        self.devices.printer.print(ticket_layout(self.hall.config, self.config.ticket, issued),
+                                   deadline)
         self._update_leds(event.at)
 
     def _overdue_tickets(self) -> None:

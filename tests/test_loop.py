@@ -9,6 +9,7 @@ from collections import Counter
 from conftest import at
 from drivers.escpos_stream import decode, text_lines
 from drivers.events import BackOffice, ButtonPressed, CounterKey
+from firmware.main import Inbox
 from hallday import run_day, wire
 from queue_core.model import State
 
@@ -145,10 +146,10 @@ def test_a_fault_in_one_event_is_reported_and_the_hall_keeps_going(tmp_path, cap
 def test_a_fault_after_the_commit_says_the_change_was_saved(tmp_path):
     app, day = wire(tmp_path)
 
-    def broken(layout):   # the printer's driver fails after the ticket is committed
+    def broken(layout, deadline):   # the printer's driver fails after the ticket's commit
         raise RuntimeError("printer driver bug")
 
-    day.devices.printer.submit = broken
+    day.devices.printer.print = broken
     app.inbox.post(ButtonPressed("A", at(9)))
     app.stop()
     asyncio.run(app.run())
@@ -231,3 +232,22 @@ def test_a_failing_refresh_of_the_displays_does_not_stop_the_loop(tmp_path, capl
     day.devices.close()
     assert caplog.text.count("refreshing the keypads and the wall") == 2
     assert [t.label for t in day.hall.tickets("2026-11-23")] == ["A001", "B001"]
+
+
+def test_a_full_inbox_drops_what_comes_and_still_stops(monkeypatch, caplog):
+    monkeypatch.setattr("firmware.main.INBOX", 3)
+    inbox = Inbox()
+
+    async def behind():
+        inbox.open()
+        for minute in range(5):             # the loop is behind: nothing is taken yet
+            inbox.post(ButtonPressed("A", at(9, minute)))
+        inbox.post(None)                    # and the stop
+        await asyncio.sleep(0.05)
+        taken = []
+        while (event := await inbox.queue.get()) is not None:
+            taken.append(event.at)
+        return taken
+
+    assert asyncio.run(behind()) == [at(9, 0), at(9, 1), at(9, 2)]
+    assert caplog.text.count("inbox full (the loop is behind): dropped ButtonPressed") == 2

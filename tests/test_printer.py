@@ -192,3 +192,15 @@ def test_a_jammed_printer_loses_no_ticket_silently_and_stops_nothing(tmp_path, m
     assert day.devices.health()["printer"] == "not answering"
     jam.set()
     day.devices.close()
+
+
+def test_a_ticket_past_its_deadline_is_not_printed_late(tmp_path):
+    app, day = wire(tmp_path)
+    posted = []
+    day.devices.printer.post = posted.append
+    late = ticket_layout(load_config(DEFAULT).hall, TicketConfig(), day.hall.issue("A", at(9)))
+    day.devices.printer.print(late, time.monotonic() - 1)   # the hall gave up on it already
+    day.devices.printer.wait_idle()
+    day.devices.close()
+    assert not (tmp_path / "tickets").exists()
+    assert [(r.label, r.printed) for r in posted if r.label] == [("A001", False)]
