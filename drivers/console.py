@@ -203,19 +203,27 @@ class Console:
 
     def report_statistics(self, first: str, last: str, tables: dict[str, dict],
                           estimates: dict[str, float | None],
-                          hours: list[tuple[int, int, int]]) -> None:
+                          hours: list[tuple[int, int, int]], config: HallConfig) -> None:
+        """The figures as tables by service, counter and teller, each row named as the hall
+        names it; "in" counts visits transferred in, which "served" may count and "issued" not."""
         def minutes(seconds: float | None) -> str:
             return "-" if seconds is None else f"{seconds / 60:.1f}"
 
+        names = {"service": {s.prefix: f"{s.prefix} {s.name_en}" for s in config.services},
+                 "counter": {c.number: c.name for c in config.counters},
+                 "teller": {t.id: f"{t.id} {t.name}" for t in config.tellers}}
         lines = [f"{first} .. {last}   (times in minutes; ratings: very satisfied / satisfied"
-                 " / dissatisfied)",
-                 f"  {'':<10}{'issued':>7}{'served':>7}{'waiting':>8}{'no-show':>8}"
-                 f"{'moved':>6}{'wait avg':>9}{'max':>6}{'handling':>9}{'max':>6}  ratings"]
+                 " / dissatisfied)"]
         for by, rows in tables.items():
+            lines.append(f"  {by:<22}{'issued':>7}{'served':>7}{'waiting':>8}{'no-show':>8}"
+                         f"{'transferred':>12}{'in':>4}{'cancelled':>10}{'wait avg':>9}"
+                         f"{'max':>6}{'handling':>9}{'max':>6}  ratings")
             for key, f in sorted(rows.items(), key=lambda item: str(item[0])):
+                name = names[by].get(key, f"{key} (no longer configured)")[:22]
                 lines.append(
-                    f"  {by[0]}:{str(key):<8}{f.issued:>7}{f.served:>7}{f.waiting:>8}"
-                    f"{f.no_shows:>8}{f.transferred:>6}{minutes(f.average_wait):>9}"
+                    f"  {name:<22}{f.issued if by == 'service' else '':>7}{f.served:>7}"
+                    f"{f.waiting:>8}{f.no_shows:>8}{f.transferred:>12}{f.transferred_in:>4}"
+                    f"{f.cancelled:>10}{minutes(f.average_wait):>9}"
                     f"{minutes(f.longest_wait):>6}{minutes(f.average_handling):>9}"
                     f"{minutes(f.longest_handling):>6}  {'/'.join(map(str, f.ratings))}")
         lines.append("  issued / finished by hour: " + "  ".join(

@@ -392,7 +392,8 @@ class Appliance:
         except sqlite3.Error as exc:
             self.devices.office.report(f"stats: cannot read the figures: {exc}")
             return
-        self.devices.office.report_statistics(first, last, figures, estimates, hours)
+        self.devices.office.report_statistics(first, last, figures, estimates, hours,
+                                              self.hall.config)
 
     async def _reload(self, now: float) -> None:
         """Apply the configuration file again, if it is valid and orphans nothing; read,

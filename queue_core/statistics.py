@@ -31,7 +31,9 @@ class Figures:
     served: int
     waiting: int         # still waiting (on the last day of the range)
     no_shows: int
-    transferred: int
+    transferred: int     # visits sent on to another service or counter
+    transferred_in: int  # visits that came from another: served may count them, issued not
+    cancelled: int
     average_wait: float | None      # seconds
     longest_wait: float | None
     average_handling: float | None
@@ -60,8 +62,9 @@ def daily(db: sqlite3.Connection, first: str, last: str) -> dict[str, list]:
 
 # One read of the range, grouped by service, counter and teller together; the three views are
 # sums of those groups (averages are carried as sums and counts).
-_SUMS = ("issued", "served", "waiting", "no_shows", "transferred", "wait_sum", "wait_count",
-         "handling_sum", "handling_count", "rated_1", "rated_2", "rated_3")
+_SUMS = ("issued", "served", "waiting", "no_shows", "transferred", "transferred_in",
+         "cancelled", "wait_sum", "wait_count", "handling_sum", "handling_count", "rated_1",
+         "rated_2", "rated_3")
 _MAXES = ("longest_wait", "longest_handling")
 
 
@@ -75,7 +78,8 @@ def _partials(db: sqlite3.Connection, first: str, last: str, daily: bool,
         f"SELECT {day}, t.service, t.counter, t.teller,"
         f" SUM(t.previous_id IS NULL), SUM(t.state = 'done'),"
         f" SUM(t.state = 'waiting' AND t.day = {day}), SUM(t.state = 'no_show'),"
-        f" SUM(t.state = 'transferred'), SUM({wait}), COUNT(t.called_at),"
+        f" SUM(t.state = 'transferred'), SUM(t.previous_id IS NOT NULL),"
+        f" SUM(t.state = 'cancelled'), SUM({wait}), COUNT(t.called_at),"
         f" SUM({handling}), COUNT({handling}),"
         f" SUM(r.rating = 1), SUM(r.rating = 2), SUM(r.rating = 3),"
         f" MAX({wait}), MAX({handling})"
@@ -107,6 +111,7 @@ def _figures(by: str, t: dict) -> Figures:
     return Figures(
         issued=t["issued"] if by == "service" else 0, served=t["served"], waiting=t["waiting"],
         no_shows=t["no_shows"], transferred=t["transferred"],
+        transferred_in=t["transferred_in"], cancelled=t["cancelled"],
         average_wait=mean(t["wait_sum"], t["wait_count"]), longest_wait=t["longest_wait"],
         average_handling=mean(t["handling_sum"], t["handling_count"]),
         longest_handling=t["longest_handling"],

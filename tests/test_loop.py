@@ -167,7 +167,8 @@ def test_statistics_are_read_beside_the_loop_and_bad_days_say_what_they_take(tmp
         " (2026-11-23), a month (2026-11) or a range (2026-11-01..2026-11-23)" in reports
     assert "[office] stats: the range '2026-11-23..2026-11-01' ends before it starts" in reports
     month = day.printed[day.printed.index("[office] 2026-11-01 .. 2026-11-30"):]
-    assert month.splitlines()[2].split()[:4] == ["s:A", "2", "0", "1"]   # 1 waiting now
+    assert month.splitlines()[2].split()[:6] == ["A", "Personal", "banking", "2", "0", "1"]
+    # (a service by its name: 2 issued, 0 served, 1 waiting now)
 
 
 def test_an_idle_tellers_keypad_shows_each_customer_who_comes(tmp_path):
@@ -184,6 +185,18 @@ def test_a_keypad_counts_what_its_counter_could_call(tmp_path):
     # A001 went to counter 3: counter 1 (A only) could call A002; counter 3 (B, A) both
     assert "[counter 1] NO TICKET  1 WAITING" in day.printed
     assert "[counter 3] NO TICKET  2 WAITING" in day.printed
+
+
+def test_statistics_tables_name_what_they_count_and_explain_transfers(tmp_path):
+    day = run_day(tmp_path, ["A", "B", "1 login T01 1111", "1 call", "1 transfer B",
+                             "3 login T03 3333", "3 call", "3 finish", "cancel B001", "stats"])
+    table = day.printed[day.printed.index("[office] 2026-11-23 .. 2026-11-23"):].splitlines()
+    assert table[1].split()[:8] == ["service", "issued", "served", "waiting", "no-show",
+                                    "transferred", "in", "cancelled"]
+    # B served one ticket it never issued: the one transferred in; B001 was cancelled
+    assert table[3].split()[:10] == ["B", "Business", "banking", "1", "1", "0", "0", "0", "1",
+                                     "1"]
+    assert table[5].startswith("  Counter 1 ") and table[8].startswith("  T01 Li Na ")
 
 
 def test_the_wall_shows_the_calls_that_stand_now(tmp_path):
