@@ -2,7 +2,8 @@
 
 Clips live in one folder: chime.wav, letters/A.wav … Z.wav (letters are said in English in both
 languages, as halls do), and per language zh/ and en/: the digits 0.wav … 9.wav and the words
-below. Numbers are said digit by digit: "A 0 1 2", "counter 1 2".
+below. Numbers are said as numbers, as halls say them: "A 十二 号" (shi2 er4), "A twelve",
+"一百零五", "one hundred five"; a label's leading zeros are not said.
 """
 
 from __future__ import annotations
@@ -10,9 +11,16 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 
+TEENS = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+         "eighteen", "nineteen")
+TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 WORDS = {
-    "zh": {"qing": "qing3", "hao": "hao4", "dao": "dao4", "chuangkou": "chuang1 kou3"},
-    "en": {"ticket": "ticket", "please_go_to_counter": "please go to counter"},
+    "zh": {"qing": "qing3", "hao": "hao4", "dao": "dao4", "chuangkou": "chuang1 kou3",
+           "shi": "shi2", "bai": "bai3", "qian": "qian1"},
+    "en": {"ticket": "ticket", "please_go_to_counter": "please go to counter",
+           "hundred": "hundred", "thousand": "thousand",
+           **{str(10 + n): word for n, word in enumerate(TEENS)},
+           **{str(20 + 10 * n): word for n, word in enumerate(TENS)}},
 }
 DIGITS = {
     "zh": ("ling2", "yi1", "er4", "san1", "si4", "wu3", "liu4", "qi1", "ba1", "jiu3"),
@@ -32,8 +40,51 @@ class Announcement:
     clips: tuple[str, ...]   # clip names relative to the clip folder, without .wav
 
 
-def _spell(text: str, language: str) -> list[str]:
-    return [f"letters/{c}" if c.isalpha() else f"{language}/{c}" for c in text]
+def zh_number(n: int) -> list[str]:
+    """0 to 9999 in Chinese clips: 十二, 一百零五, 一千零一十."""
+    if n == 0:
+        return ["zh/0"]
+    clips, started, gap = [], False, False
+    for digit, unit in zip(f"{n:04d}", ("qian", "bai", "shi", "")):
+        if digit == "0":
+            gap = started
+            continue
+        if gap:
+            clips.append("zh/0")   # 零, once for a run of zeros inside the number
+            gap = False
+        if not (unit == "shi" and digit == "1" and not started):   # 十二, not 一十二
+            clips.append(f"zh/{digit}")
+        if unit:
+            clips.append(f"zh/{unit}")
+        started = True
+    return clips
+
+
+def en_number(n: int) -> list[str]:
+    """0 to 9999 in English clips: twelve, one hundred five, two thousand thirty."""
+    if n == 0:
+        return ["en/0"]
+    clips = []
+    for size, word in ((1000, "thousand"), (100, "hundred")):
+        if n >= size:
+            clips += [f"en/{n // size}", f"en/{word}"]
+            n %= size
+    if n >= 20:
+        clips.append(f"en/{n - n % 10}")
+        n %= 10
+    if n:
+        clips.append(f"en/{n}")
+    return clips
+
+
+NUMBERS = {"zh": zh_number, "en": en_number}
+
+
+def _say(label: str, language: str) -> list[str]:
+    """A ticket label: its letter, then its number as a number."""
+    letters = [f"letters/{c}" for c in label if c.isalpha()]
+    digits = "".join(c for c in label if c.isdigit())
+    return letters + (NUMBERS[language](int(digits)) if digits else [])
 
 
 def call_announcement(label: str, counter: int, languages: tuple[str, ...]) -> Announcement:
@@ -42,10 +93,10 @@ def call_announcement(label: str, counter: int, languages: tuple[str, ...]) -> A
     for language in languages:
         if language == "zh":
             text.append(f"请 {label} 号到 {counter} 号窗口")
-            clips += ["zh/qing", *_spell(label, "zh"), "zh/hao", "zh/dao",
-                      *_spell(str(counter), "zh"), "zh/hao", "zh/chuangkou"]
+            clips += ["zh/qing", *_say(label, "zh"), "zh/hao", "zh/dao", *zh_number(counter),
+                      "zh/hao", "zh/chuangkou"]
         else:
             text.append(f"Ticket {label}, please go to counter {counter}")
-            clips += ["en/ticket", *_spell(label, "en"), "en/please_go_to_counter",
-                      *_spell(str(counter), "en")]
+            clips += ["en/ticket", *_say(label, "en"), "en/please_go_to_counter",
+                      *en_number(counter)]
     return Announcement(tuple(text), tuple(clips))

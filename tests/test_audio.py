@@ -13,7 +13,7 @@ from conftest import at
 from drivers.audio import RATE, Announcer
 from drivers.events import DeviceFault
 from hallday import wire
-from media.speech import call_announcement
+from media.speech import call_announcement, en_number, zh_number
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,16 +21,26 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_a_call_in_chinese_then_english():
     announcement = call_announcement("A012", 3, ("zh", "en"))
     assert announcement.text == ("请 A012 号到 3 号窗口", "Ticket A012, please go to counter 3")
-    assert announcement.clips == (
-        "chime", "zh/qing", "letters/A", "zh/0", "zh/1", "zh/2", "zh/hao", "zh/dao", "zh/3",
+    assert announcement.clips == (   # numbers said as numbers: "A 十二", "A twelve"
+        "chime", "zh/qing", "letters/A", "zh/shi", "zh/2", "zh/hao", "zh/dao", "zh/3",
         "zh/hao", "zh/chuangkou",
-        "en/ticket", "letters/A", "en/0", "en/1", "en/2", "en/please_go_to_counter", "en/3")
+        "en/ticket", "letters/A", "en/12", "en/please_go_to_counter", "en/3")
+
+
+@pytest.mark.parametrize("number, zh, en", [
+    (1, "1", "1"), (10, "shi", "10"), (12, "shi 2", "12"), (20, "2 shi", "20"),
+    (105, "1 bai 0 5", "1 hundred 5"), (110, "1 bai 1 shi", "1 hundred 10"),
+    (999, "9 bai 9 shi 9", "9 hundred 90 9"), (1005, "1 qian 0 5", "1 thousand 5"),
+    (1010, "1 qian 0 1 shi", "1 thousand 10"), (2030, "2 qian 0 3 shi", "2 thousand 30")])
+def test_numbers_are_said_as_numbers(number, zh, en):
+    assert " ".join(c.split("/")[1] for c in zh_number(number)) == zh
+    assert " ".join(c.split("/")[1] for c in en_number(number)) == en
 
 
 def test_english_only_and_a_two_digit_counter():
     announcement = call_announcement("C7", 12, ("en",))
     assert announcement.clips == ("chime", "en/ticket", "letters/C", "en/7",
-                                  "en/please_go_to_counter", "en/1", "en/2")
+                                  "en/please_go_to_counter", "en/12")
 
 
 def tone(path: Path, seconds: float) -> None:
@@ -50,7 +60,7 @@ def posted():
 @pytest.fixture
 def announcer(tmp_path, monkeypatch, posted):
     monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
-    for name in ("chime", "en/ticket", "letters/A", "en/0", "en/1", "en/please_go_to_counter"):
+    for name in ("chime", "en/ticket", "letters/A", "en/1", "en/10", "en/please_go_to_counter"):
         tone(tmp_path / f"{name}.wav", 0.05)
     player = Announcer(tmp_path, 0.8, posted.append, lambda: 1.0)
     yield player
@@ -66,8 +76,8 @@ def test_announcements_queue_and_never_overlap(announcer):
     (clips1, start1, end1), (clips2, start2, end2) = announcer.played
     assert (clips1, clips2) == (first.clips, second.clips)
     assert start2 >= end1
-    # seven 50 ms clips each, played at their own pace
-    assert 0.3 <= end1 - start1 < 0.6 and 0.3 <= end2 - start2 < 0.6
+    # five 50 ms clips each, played at their own pace
+    assert 0.2 <= end1 - start1 < 0.5 and 0.2 <= end2 - start2 < 0.5
 
 
 @pytest.mark.parametrize("damage", ["missing", "empty", "not a wav"])

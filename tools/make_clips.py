@@ -19,7 +19,7 @@ VOICES = {"zh": "cmn-latn-pinyin", "en": "en-us", "letters": "en-us"}  # -v cmn 
 def speak(voice: str, text: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(suffix=".wav") as raw:
-        subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", raw.name, text], check=True)
+        subprocess.run(["espeak-ng", "-v", voice, "-s", "175", "-w", raw.name, text], check=True)
         # Trim the silence espeak leaves at both ends, and settle on the player's format.
         subprocess.run(["sox", raw.name, "-r", "22050", "-c", "1", "-b", "16", str(path),
                         "silence", "1", "0.01", "1%", "reverse", "silence", "1", "0.01", "1%",
