@@ -103,15 +103,16 @@ def paper(ops: list[tuple], width: int) -> Image.Image:
     import qrcode
 
     pieces: list[tuple[Image.Image, str]] = []
-    align, size, line = "left", (1, 1), ""
+    align, size, line, bold = "left", (1, 1), "", False
 
     def put_text() -> None:
         font = unifont(24 * size[1])
-        image = Image.new("1", (max(1, int(font.getlength(line) * size[0] / size[1])),
+        image = Image.new("1", (max(1, int(font.getlength(line) * size[0] / size[1])) + bold,
                                 24 * size[1]), 1)
         draw = ImageDraw.Draw(image)
         draw.fontmode = "1"
-        draw.text((0, 0), line, font=font, fill=0)
+        for shift in range(1 + bold):   # emphasized: each dot struck again one dot on
+            draw.text((shift, 0), line, font=font, fill=0)
         pieces.append((image, align))
 
     for op in ops:
@@ -120,7 +121,9 @@ def paper(ops: list[tuple], width: int) -> Image.Image:
         elif op[0] == "size":
             size = op[1:]
         elif op[0] in ("init", "mode"):
-            size = (1, 1)
+            size, bold = (1, 1), op[0] == "mode" and bool(op[1] & 0x08)
+        elif op[0] == "bold":
+            bold = bool(op[1])
         elif op[0] == "text":
             line += op[1]
         elif op[0] == "newline":

@@ -9,7 +9,7 @@ import pytest
 
 from config import DEFAULT, load_config
 from conftest import at
-from drivers.escpos_stream import decode, text_lines
+from drivers.escpos_stream import decode, paper, text_lines
 from drivers.printer import FileLink, SerialLink, parse_status
 from drivers.events import ButtonPressed
 from hallday import run_day, wire
@@ -204,3 +204,12 @@ def test_a_ticket_past_its_deadline_is_not_printed_late(tmp_path):
     day.devices.close()
     assert not (tmp_path / "tickets").exists()
     assert [(r.label, r.printed) for r in posted if r.label] == [("A001", False)]
+
+
+def test_the_simulated_paper_shows_bold_where_the_printer_prints_bold():
+    def black(ops):
+        return paper(ops, 512).histogram()[0]
+
+    plain = [("text", "B004 Business"), ("newline",)]
+    assert black([("bold", 1), *plain]) > black(plain) * 1.3
+    assert black([("bold", 1), ("bold", 0), *plain]) == black(plain)
