@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import signal
 import sqlite3
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Coroutine
 
@@ -372,9 +374,10 @@ class Appliance:
     async def _in_process(self, function: Callable, *args):
         """`function(*args)` in a worker process: heavy reading (a year of figures, an export)
         then holds nothing the loop needs, not even Python's lock (GIL)."""
-        if self._processes is None:
-            self._processes = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(
-                "spawn"))   # (fork would copy the loop's threads and database connection)
+        if self._processes is None:   # spawned: fork would copy the loop's threads and
+            self._processes = ProcessPoolExecutor(   # connection; Ctrl-C is the loop's to answer
+                1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=partial(signal.signal, signal.SIGINT, signal.SIG_IGN))
         return await asyncio.get_running_loop().run_in_executor(self._processes, function,
                                                                 *args)
 

@@ -153,3 +153,17 @@ def test_typed_control_characters_reach_no_line_raw(tmp_path):
     out, err = process.communicate("cancel \x1b[31mA001\nquit\n", timeout=30)
     assert process.returncode == 0
     assert "\x1b" not in out + err and "\\x1b[31MA001" in out
+
+
+def test_ctrl_c_after_a_report_ends_the_appliance_and_its_worker_quietly(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "firmware.boot", "--data-dir",
+                                str(tmp_path)], cwd=ROOT, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    process.stdin.write("A\nstats\n")
+    process.stdin.flush()
+    wait_for_line(process, "a new ticket now would wait about")   # the worker process ran
+    os.killpg(process.pid, signal.SIGINT)    # Ctrl-C at a terminal: the whole process group
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
