@@ -40,7 +40,7 @@ def main(folder: Path | None) -> None:
         now = time.time()
         today = business_day(now - 86400, config)   # the history ends yesterday: a full day
         month = business_day(now - 40 * 86400, config)[:7]   # last month: every day of it
-        first, last = statistics.day_range(month, now, config)
+        first, last = statistics.day_range(month, business_day(now, config))
         tickets = db.execute("SELECT COUNT(*) FROM tickets").fetchone()[0]
         print(f"{year / 'queue.db'}: {tickets} tickets; times are medians of 7 runs\n")
         for counter in config.counters:   # the hall is open: the estimates have work to do

@@ -216,14 +216,15 @@ class Console:
                  " / dissatisfied)"]
         for by, rows in tables.items():
             lines.append(f"  {by:<22}{'issued':>7}{'served':>7}{'waiting':>8}{'no-show':>8}"
-                         f"{'transferred':>12}{'in':>4}{'cancelled':>10}{'wait avg':>9}"
+                         f"{'transferred':>12}{'in':>4}{'cancelled':>10}{'expired':>8}"
+                         f"{'wait avg':>9}"
                          f"{'max':>6}{'handling':>9}{'max':>6}  ratings")
             for key, f in sorted(rows.items(), key=lambda item: str(item[0])):
                 name = names[by].get(key, f"{key} (no longer configured)")[:22]
                 lines.append(
                     f"  {name:<22}{f.issued if by == 'service' else '':>7}{f.served:>7}"
                     f"{f.waiting:>8}{f.no_shows:>8}{f.transferred:>12}{f.transferred_in:>4}"
-                    f"{f.cancelled:>10}{minutes(f.average_wait):>9}"
+                    f"{f.cancelled:>10}{f.expired:>8}{minutes(f.average_wait):>9}"
                     f"{minutes(f.longest_wait):>6}{minutes(f.average_handling):>9}"
                     f"{minutes(f.longest_handling):>6}  {'/'.join(map(str, f.ratings))}")
         lines.append("  issued / finished by hour: " + "  ".join(

@@ -27,6 +27,7 @@ from drivers.display import TICK
 from drivers.events import (BackOffice, ButtonPressed, CounterKey, DeviceFault, PrinterReport,
                             UsbInserted, UsbRemoved)
 from drivers.printer import PRINTABLE
+from firmware.clock import clock_trusted
 from firmware.logins import LoginGuard
 from firmware.notify import notify, watchdog_interval
 from firmware.signature import read_key
@@ -35,7 +36,7 @@ from media.speech import call_announcement
 from media.ticket import ticket_layout
 from media.wall import wall_lines
 from queue_core import Hall, QueueError, Ticket, errors, statistics
-from queue_core.hall_time import local
+from queue_core.hall_time import business_day, local
 from queue_core.model import CounterStatus, State
 from queue_core.pins import pin_matches
 from queue_core.recovery import check, mark_damaged
@@ -133,6 +134,10 @@ class Appliance:
         self._shown: dict[int, str] = {}   # each keypad's state text, as last written
         self._wall: list[str] | None = None   # the wall's lines, as last shown
         self.logins = LoginGuard()
+        self.clock_trusted = clock_trusted
+        self._untrusted_from: int | None = None   # tickets taken since, on a clock not yet set
+        self._clock_held = False                  # "clock not set" was reported
+        self._day_checked = 0.0                   # (monotonic)
 
     def stop(self) -> None:
         self.inbox.post(None)
@@ -140,6 +145,9 @@ class Appliance:
     async def run(self) -> None:
         self.inbox.open()
         now = self.clock()
+        if not self.clock_trusted():
+            self._untrusted_from = self.hall.next_ticket()
+        self._check_day(now)
         self._refresh(now)
         self._update_leds(now)
         tasks = [asyncio.create_task(self._tick())] + \
@@ -156,6 +164,8 @@ class Appliance:
                 break
             if isinstance(event, CounterKey) and event.key == "login":
                 event = await self._check_pin(event)
+            if isinstance(event, (ButtonPressed, CounterKey, BackOffice)):
+                self._check_day(self.clock())   # nothing is applied to a day that has ended
             self.handle(event)
         notify("STOPPING=1")
         for task in tasks:
@@ -201,6 +211,40 @@ class Appliance:
             except Exception:  # a drawing bug must not stop the scrolling for good
                 log.exception("wall display tick")
             self._overdue_tickets()
+            if time.monotonic() - self._day_checked >= 1:
+                self._check_day(self.clock())
+
+    def _check_day(self, now: float) -> None:
+        """Turn the queue's business day when the clock, trusted, says it has ended: the old
+        day's waiting tickets expire, those taken before the clock was set go on. On a clock
+        not yet set the day is held, and the back office is told once."""
+        self._day_checked = time.monotonic()
+        day, trusted = business_day(now, self.hall.config), self.clock_trusted()
+        if self.hall.day == day or (self.hall.day is None and not trusted):
+            if trusted:
+                self._untrusted_from = None   # set, and the day stands: nothing to carry
+            return
+        if not trusted:
+            if not self._clock_held:
+                self._clock_held = True
+                self._refuse(f"CLOCK NOT SET: the business day stays {self.hall.day} until"
+                             f" the clock is synchronized (it reads {day})")
+            return
+        try:
+            turned = self.hall.turn_day(now, self._untrusted_from)
+        except Exception:   # a full disk: the day turns at the next check
+            log.exception("turning the business day")
+            return
+        self._untrusted_from, self._clock_held = None, False
+        if turned:
+            day, expired, carried = turned
+            report = f"business day {day} begins: {expired} waiting tickets of earlier days" \
+                f" expired" + (f", {carried} taken before the clock was set go on today"
+                               if carried else "")
+            log.info(report)
+            self.devices.office.report(report)
+            self._refresh(now)
+            self._update_leds(now)
 
     def handle(self, event: Any) -> None:
         handler = {ButtonPressed: self._ticket_button, CounterKey: self._counter_key,
@@ -346,7 +390,9 @@ class Appliance:
 
     def _back_office(self, event: BackOffice) -> None:
         if event.command == "status":
-            self.devices.office.report_status(self.hall.status(event.at), self.devices.health())
+            self.devices.office.report_status(self.hall.status(event.at), {
+                **self.devices.health(), "clock": "set" if self.clock_trusted() else
+                f"NOT SET (business day held at {self.hall.today(event.at)})"})
         elif event.command == "help":
             self.devices.office.report_help(self.hall.config)
         elif event.command == "waiting":
@@ -385,7 +431,7 @@ class Appliance:
         """The figures, read in a worker process through a read-only connection: a year of
         history never holds up a button press."""
         try:
-            first, last = statistics.day_range(days, now, self.hall.config)
+            first, last = statistics.day_range(days, self.hall.today(now))
         except ValueError as exc:
             self.devices.office.report(f"stats: {exc}")
             return

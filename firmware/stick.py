@@ -48,7 +48,7 @@ TABLES = {
                    " JOIN tickets t ON t.id = r.ticket_id ORDER BY r.at",
 }
 SUMMARY = ("day", "by", "key", "issued", "served", "waiting", "no_shows", "transferred",
-           "transferred_in", "cancelled", "average_wait_s", "longest_wait_s",
+           "transferred_in", "cancelled", "expired", "average_wait_s", "longest_wait_s",
            "average_handling_s", "longest_handling_s", "very_satisfied", "satisfied",
            "dissatisfied")
 
@@ -178,7 +178,7 @@ def _write_export(database: Path, folder: int, hall: HallConfig,
             progress(name)
         first = source.execute("SELECT MIN(day) FROM tickets").fetchone()[0] or "0000-00-00"
         rows = ((day, by, key, f.issued, f.served, f.waiting, f.no_shows, f.transferred,
-                 f.transferred_in, f.cancelled,
+                 f.transferred_in, f.cancelled, f.expired,
                  *(None if s is None else round(s) for s in (
                      f.average_wait, f.longest_wait, f.average_handling, f.longest_handling)),
                  *f.ratings)

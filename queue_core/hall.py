@@ -35,6 +35,52 @@ class Hall:
     def __init__(self, db: sqlite3.Connection, config: HallConfig):
         self.db = db
         self.config = config
+        row = db.execute("SELECT day FROM business_day").fetchone()
+        self._day: str | None = row[0] if row else None   # None: the clock's, until it turns
+
+    # -- the business day -------------------------------------------------------------------
+
+    @property
+    def day(self) -> str | None:
+        """The business day the queue last turned to (None on a new database)."""
+        return self._day
+
+    def next_ticket(self) -> int:
+        """The id the next ticket (or visit) gets: tickets from it on are those taken later."""
+        return self.db.execute("SELECT IFNULL(MAX(id), 0) + 1 FROM tickets").fetchone()[0]
+
+    def today(self, now: float) -> str:
+        """The business day the queue is in: the one it last turned to (see turn_day), or on
+        a new database the day `now` falls in."""
+        return self._day or business_day(now, self.config)
+
+    def turn_day(self, now: float, carry_from: int | None = None) -> tuple[str, int, int] | None:
+        """Begin the business day `now` falls in, if it is later than the queue's: the old
+        day's waiting tickets expire (an event each), except those with an id of `carry_from`
+        or above, which go on in the new day (taken while the clock was not yet set, they
+        belong to it). Returns (the new day, expired, carried), or None when the day stands.
+        The caller turns the day only on a clock it trusts; a day never turns back."""
+        day = business_day(now, self.config)
+        if self._day is not None and day <= self._day:
+            return None
+        expired = carried = 0
+        with transaction(self.db):
+            for row in self.db.execute("SELECT id FROM tickets WHERE day < ? AND state ="
+                                       " 'waiting'", (day,)).fetchall():
+                if carry_from is not None and row["id"] >= carry_from:
+                    self.db.execute("UPDATE tickets SET day = ? WHERE id = ?", (day, row["id"]))
+                    self._log(now, "carry", row["id"],
+                              detail=f"to {day}: taken before the clock was set")
+                    carried += 1
+                else:
+                    self._close(row["id"], State.EXPIRED, now)
+                    self._log(now, "expire", row["id"], detail="its business day ended")
+                    expired += 1
+            self.db.execute("INSERT INTO business_day (one, day) VALUES (1, ?) ON CONFLICT (one)"
+                            " DO UPDATE SET day = excluded.day", (day,))
+        first = self._day is None
+        self._day = day
+        return None if first and not expired and not carried else (day, expired, carried)
 
     # -- customer entry ---------------------------------------------------------------------
 
@@ -47,7 +93,7 @@ class Hall:
         service = self.config.service(prefix)
         if service is None:
             raise errors.UnknownService(f"no service {prefix!r}")
-        day = business_day(now, self.config)
+        day = self.today(now)
         with transaction(self.db):
             number, full = self._next_number(day, service)
             if full:
@@ -87,7 +133,7 @@ class Hall:
         service people wait for that it removes or no counter of it serves, a counter a ticket
         was sent to or a teller is logged in at that it removes, a teller it removes who is
         serving a customer."""
-        day = business_day(now, self.config)
+        day = self.today(now)
         for service, target, waiting in self.db.execute(
                 "SELECT service, target_counter, COUNT(*) FROM tickets WHERE day = ?"
                 " AND state = 'waiting' GROUP BY 1, 2", (day,)):
@@ -113,7 +159,7 @@ class Hall:
         """Take a waiting ticket of today out of the queue (the customer left)."""
         row = self.db.execute(
             "SELECT id FROM tickets WHERE day = ? AND label = ? AND state = 'waiting'",
-            (business_day(now, self.config), label)).fetchone()
+            (self.today(now), label)).fetchone()
         if row is None:
             raise errors.UnknownTicket(f"no waiting ticket {label!r} today")
         with transaction(self.db):
@@ -176,7 +222,7 @@ class Hall:
             current = self._current(counter)
             if current is not None:
                 self._finish(current, counter, teller, now)
-            chosen = self._next(business_day(now, self.config), counter, services)
+            chosen = self._next(self.today(now), counter, services)
             if chosen is None:
                 return None
             ticket = self._row_ticket(self.db.execute(
@@ -241,12 +287,13 @@ class Hall:
             raise errors.WrongState(f"counter {counter}: {ticket.label} is already in that queue")
         with transaction(self.db):
             self._close(ticket.id, State.TRANSFERRED, now)
+            # The new visit is in today's queue, also for a ticket called before the day turned.
             new_id = self.db.execute(
                 f"INSERT INTO tickets (day, label, service, number, vip, previous_id,"
                 f" target_counter, state, issued_at, queued_at, place)"
-                f" SELECT day, label, ?, number, vip, id, ?, 'waiting', issued_at, ?,"
+                f" SELECT ?, label, ?, number, vip, id, ?, 'waiting', issued_at, ?,"
                 f" {'place' if keep_place else NEXT_PLACE} FROM tickets WHERE id = ?",
-                (service, to_counter, ticket.queued_at if keep_place else now,
+                (self.today(now), service, to_counter, ticket.queued_at if keep_place else now,
                  ticket.id)).lastrowid
             detail = f"to {service}" + (f" at counter {to_counter}" if to_counter else "")
             self._log(now, "transfer", ticket.id, counter=counter, teller=teller, detail=detail)
@@ -314,7 +361,7 @@ class Hall:
 
     def status(self, now: float) -> HallStatus:
         """A snapshot for displays and the console: waiting counts, counters, last calls."""
-        day = business_day(now, self.config)
+        day = self.today(now)
         waiting = dict.fromkeys((s.prefix for s in self.config.services), 0)
         waiting.update(self.db.execute(
             "SELECT service, COUNT(*) FROM tickets WHERE day = ? AND state = 'waiting'"
@@ -348,7 +395,7 @@ class Hall:
         for row in self.db.execute(
                 "SELECT * FROM tickets WHERE day = ? AND state = 'waiting'"
                 " ORDER BY target_counter IS NULL, vip DESC, place",
-                (business_day(now, self.config),)):
+                (self.today(now),)):
             queues.setdefault(row["service"], []).append(self._row_ticket(row))
         return queues
 
@@ -358,7 +405,7 @@ class Hall:
 
     def full_services(self, now: float) -> set[str]:
         """The services that cannot issue another ticket today (range or daily cap used up)."""
-        day = business_day(now, self.config)
+        day = self.today(now)
         return {s.prefix for s in self.config.services if self._next_number(day, s)[1]}
 
     def tickets(self, day: str) -> list[Ticket]:

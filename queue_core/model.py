@@ -14,6 +14,7 @@ class State(str, Enum):
     NO_SHOW = "no_show"
     TRANSFERRED = "transferred"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"      # still waiting when its business day ended
 
 
 OPEN_AT_COUNTER = (State.CALLED, State.SERVING)

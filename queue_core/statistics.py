@@ -34,6 +34,7 @@ class Figures:
     transferred: int     # visits sent on to another service or counter
     transferred_in: int  # visits that came from another: served may count them, issued not
     cancelled: int
+    expired: int         # still waiting when their business day ended
     average_wait: float | None      # seconds
     longest_wait: float | None
     average_handling: float | None
@@ -63,8 +64,8 @@ def daily(db: sqlite3.Connection, first: str, last: str) -> dict[str, list]:
 # One read of the range, grouped by service, counter and teller together; the three views are
 # sums of those groups (averages are carried as sums and counts).
 _SUMS = ("issued", "served", "waiting", "no_shows", "transferred", "transferred_in",
-         "cancelled", "wait_sum", "wait_count", "handling_sum", "handling_count", "rated_1",
-         "rated_2", "rated_3")
+         "cancelled", "expired", "wait_sum", "wait_count", "handling_sum", "handling_count",
+         "rated_1", "rated_2", "rated_3")
 _MAXES = ("longest_wait", "longest_handling")
 
 
@@ -79,7 +80,8 @@ def _partials(db: sqlite3.Connection, first: str, last: str, daily: bool,
         f" SUM(t.previous_id IS NULL), SUM(t.state = 'done'),"
         f" SUM(t.state = 'waiting' AND t.day = {day}), SUM(t.state = 'no_show'),"
         f" SUM(t.state = 'transferred'), SUM(t.previous_id IS NOT NULL),"
-        f" SUM(t.state = 'cancelled'), SUM({wait}), COUNT(t.called_at),"
+        f" SUM(t.state = 'cancelled'), SUM(t.state = 'expired'), SUM({wait}),"
+        f" COUNT(t.called_at),"
         f" SUM({handling}), COUNT({handling}),"
         f" SUM(r.rating = 1), SUM(r.rating = 2), SUM(r.rating = 3),"
         f" MAX({wait}), MAX({handling})"
@@ -111,7 +113,7 @@ def _figures(by: str, t: dict) -> Figures:
     return Figures(
         issued=t["issued"] if by == "service" else 0, served=t["served"], waiting=t["waiting"],
         no_shows=t["no_shows"], transferred=t["transferred"],
-        transferred_in=t["transferred_in"], cancelled=t["cancelled"],
+        transferred_in=t["transferred_in"], cancelled=t["cancelled"], expired=t["expired"],
         average_wait=mean(t["wait_sum"], t["wait_count"]), longest_wait=t["longest_wait"],
         average_handling=mean(t["handling_sum"], t["handling_count"]),
         longest_handling=t["longest_handling"],
@@ -154,7 +156,7 @@ def estimated_wait(db: sqlite3.Connection, config: HallConfig, prefix: str,
     in, not paused). A counter that lists the service after others gives it an equal share:
     the estimate leans optimistic when other queues are long.
     """
-    day = business_day(now, config)
+    day = today(db, config, now)
     open_counters = {row[0] for row in db.execute(
         "SELECT counter FROM counter_sessions WHERE paused = 0")}
     serving = [c for c in config.counters if c.number in open_counters and prefix in c.services]
@@ -175,18 +177,25 @@ def report(database: Path, first: str, last: str, config: HallConfig, now: float
     (from any thread or process: it reads the file, never the loop's connection)."""
     db = read_only(database)
     try:
-        return (figures(db, first, last, business_day(now, config)),
+        return (figures(db, first, last, today(db, config, now)),
                 {s.prefix: estimated_wait(db, config, s.prefix, now) for s in config.services},
                 hourly(db, first, last, config))
     finally:
         db.close()
 
 
-def day_range(text: str, now: float, config: HallConfig) -> tuple[str, str]:
+def today(db: sqlite3.Connection, config: HallConfig, now: float) -> str:
+    """The queue's business day (Hall.today), read through any connection."""
+    row = db.execute("SELECT day FROM business_day").fetchone()
+    return row[0] if row else business_day(now, config)
+
+
+def day_range(text: str, current: str) -> tuple[str, str]:
     """'today', 'yesterday', 'YYYY-MM-DD', 'YYYY-MM' or 'YYYY-MM-DD..YYYY-MM-DD' as (first,
-    last) days; raises ValueError saying what it takes."""
-    today = date.fromisoformat(business_day(now, config))
-    named = {"today": today, "yesterday": today - timedelta(days=1)}
+    last) days, today being the business day `current`; raises ValueError saying what it
+    takes."""
+    day = date.fromisoformat(current)
+    named = {"today": day, "yesterday": day - timedelta(days=1)}
     try:
         if text in named:
             first = last = named[text]

@@ -99,6 +99,52 @@ MIGRATIONS: tuple[str, ...] = (
     -- A counter's latest events (what its keypad last showed), without reading the history.
     CREATE INDEX events_counter ON events(counter, id) WHERE counter IS NOT NULL;
     """,
+    """
+    -- The business day as the queue's own state: it turns when the box sees the day end on a
+    -- clock it trusts, and the old day's waiting tickets then expire. A ticket's state may
+    -- now be 'expired': a CHECK cannot be altered, so the table is made again (foreign keys
+    -- are off while migrating).
+    CREATE TABLE tickets_new (
+        id INTEGER PRIMARY KEY,
+        day TEXT NOT NULL,
+        label TEXT NOT NULL,
+        service TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        vip INTEGER NOT NULL DEFAULT 0,
+        previous_id INTEGER REFERENCES tickets(id),
+        target_counter INTEGER,
+        state TEXT NOT NULL CHECK (state IN ('waiting', 'called', 'serving', 'done', 'no_show',
+                                             'transferred', 'cancelled', 'expired')),
+        counter INTEGER,
+        teller TEXT,
+        issued_at REAL NOT NULL,
+        queued_at REAL NOT NULL,
+        called_at REAL,
+        last_called_at REAL,
+        recalls INTEGER NOT NULL DEFAULT 0,
+        started_at REAL,
+        finished_at REAL,
+        place INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO tickets_new SELECT id, day, label, service, number, vip, previous_id,
+        target_counter, state, counter, teller, issued_at, queued_at, called_at,
+        last_called_at, recalls, started_at, finished_at, place FROM tickets;
+    DROP TABLE tickets;
+    ALTER TABLE tickets_new RENAME TO tickets;
+    CREATE UNIQUE INDEX tickets_printed ON tickets(day, label) WHERE previous_id IS NULL;
+    CREATE UNIQUE INDEX tickets_open_at_counter ON tickets(counter)
+        WHERE state IN ('called', 'serving');
+    CREATE INDEX tickets_waiting ON tickets(day, state, service, vip, queued_at);
+    CREATE INDEX tickets_numbering ON tickets(day, service, number);
+    CREATE INDEX tickets_queue ON tickets(day, service, vip, place)
+        WHERE state = 'waiting' AND target_counter IS NULL;
+    CREATE INDEX tickets_targeted ON tickets(day, target_counter, vip, place)
+        WHERE state = 'waiting' AND target_counter IS NOT NULL;
+    CREATE TABLE business_day (
+        one INTEGER PRIMARY KEY CHECK (one = 1),
+        day TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -116,15 +162,15 @@ def open_database(path: str | Path) -> sqlite3.Connection:
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA foreign_keys=ON")
         db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()   # reads the schema
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"{path}: cannot open the database: {exc}") from exc
     try:
-        _migrate(db, path)
+        _migrate(db, path)   # (with foreign keys off: a migration may make a table again)
     except BaseException:
         db.close()
         raise
+    db.execute("PRAGMA foreign_keys=ON")
     return db
 
 

@@ -106,7 +106,7 @@ def test_two_devices_on_one_pin_fail_at_configuration(tmp_path):
 
 
 def test_a_press_while_the_printer_is_out_of_paper(tmp_path):
-    app, day = wire(tmp_path)
+    app, day = wire(tmp_path, clock=lambda: at(9))
     day.devices.printer.link.paper = "out"
     hand = Hand(app.inbox.post)
     day.devices.leds = hand.buttons

@@ -62,7 +62,7 @@ def test_after_a_restart_the_wall_shows_the_calls_again(tmp_path):
 
 
 def test_events_posted_from_a_driver_thread_reach_the_loop(tmp_path):
-    app, day = wire(tmp_path)
+    app, day = wire(tmp_path, clock=lambda: at(9))
 
     async def main():
         running = asyncio.create_task(app.run())
@@ -144,7 +144,7 @@ def test_a_fault_in_one_event_is_reported_and_the_hall_keeps_going(tmp_path, cap
 
 
 def test_a_fault_after_the_commit_says_the_change_was_saved(tmp_path):
-    app, day = wire(tmp_path)
+    app, day = wire(tmp_path, clock=lambda: at(9))
 
     def broken(layout, deadline):   # the printer's driver fails after the ticket's commit
         raise RuntimeError("printer driver bug")
@@ -228,7 +228,7 @@ def test_help_names_the_halls_services_and_counters_and_waiting_lists_the_queues
 
 
 def test_a_failing_refresh_of_the_displays_does_not_stop_the_loop(tmp_path, caplog):
-    app, day = wire(tmp_path)
+    app, day = wire(tmp_path, clock=lambda: at(9))
     refresh, refreshes = app._refresh, []
 
     def failing_after_start(now):

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from conftest import CONFIG, at, logged_in
+from conftest import at, logged_in
 from queue_core import errors
 from queue_core.statistics import daily, day_range, estimated_wait, figures, hourly
 
@@ -125,7 +125,7 @@ def test_no_estimate_while_no_counter_serves_the_service(hall):
     ("2026-11-01..2026-11-23", ("2026-11-01", "2026-11-23")), ("today", (DAY, DAY)),
     ("yesterday", ("2026-11-22", "2026-11-22"))])
 def test_day_ranges(text, expected):
-    assert day_range(text, at(12), CONFIG) == expected
+    assert day_range(text, DAY) == expected
 
 
 @pytest.mark.parametrize("text", ["2026-13", "2026-13-40", "3333", "last week", "2026-11-3",
@@ -133,12 +133,12 @@ def test_day_ranges(text, expected):
 def test_a_day_range_it_cannot_read_says_what_it_takes(text):
     with pytest.raises(ValueError, match=r"cannot read the days .*: give today, yesterday, a day"
                                          r" \(2026-11-23\), a month"):
-        day_range(text, at(12), CONFIG)
+        day_range(text, DAY)
 
 
 def test_a_reversed_range_is_refused_not_shown_empty():
     with pytest.raises(ValueError, match="ends before it starts"):
-        day_range("2026-11-23..2026-11-01", at(12), CONFIG)
+        day_range("2026-11-23..2026-11-01", DAY)
 
 
 def test_waiting_over_a_month_counts_those_waiting_now(hall):
