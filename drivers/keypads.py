@@ -194,6 +194,9 @@ class KeypadBus:
     def _answered(self, keypad: Keypad, status: list[int]) -> None:
         came_back = not keypad.online or status[2] != keypad.session   # or it restarted
         if status[1] != keypad.heartbeat or came_back:
+            if keypad.stalled and not came_back:
+                log.info("keypad %d: heartbeat runs again", keypad.address)
+                keypad.stalled = False
             keypad.heartbeat, keypad.heartbeat_at = status[1], time.monotonic()
         elif time.monotonic() - keypad.heartbeat_at > HEARTBEAT_STALE and not keypad.stalled:
             log.warning("keypad %d: heartbeat stopped, its firmware may be hung", keypad.address)

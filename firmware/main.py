@@ -50,6 +50,7 @@ KEY_OPERATIONS = {   # login: see Appliance._login
 }
 NOTICE_SECONDS = 60
 INBOX = 10_000          # events waiting for the loop, at most
+RESTART_PAUSE = 1.0     # seconds before a failed background task starts again (then doubling)
 PRINT_DEADLINE = 15.0   # seconds: a ticket not reported printed by then counts as not printed
 
 
@@ -135,6 +136,7 @@ class Appliance:
         self._wall: list[str] | None = None   # the wall's lines, as last shown
         self.logins = LoginGuard()
         self.clock_trusted = clock_trusted
+        self.restarts: dict[str, int] = {}   # background tasks started again, by name
         self._untrusted_from: int | None = None   # tickets taken since, on a clock not yet set
         self._clock_held = False                  # "clock not set" was reported
         self._day_checked = 0.0                   # (monotonic)
@@ -151,7 +153,7 @@ class Appliance:
         self._refresh(now)
         self._update_leds(now)
         tasks = [asyncio.create_task(self._tick())] + \
-            [asyncio.create_task(run()) for run in self.devices.background]
+            [asyncio.create_task(self._supervised(run)) for run in self.devices.background]
         notify("READY=1")
         if (interval := watchdog_interval()) is not None:
             tasks.append(asyncio.create_task(self._watchdog(interval)))
@@ -183,6 +185,23 @@ class Appliance:
         if self._processes is not None:
             self._processes.shutdown(wait=False, cancel_futures=True)
         log.info("loop stopped")
+
+    async def _supervised(self, run: Callable[[], Coroutine]) -> None:
+        """A device's task (the keypad bus) for as long as the loop runs: one that fails is
+        logged, reported to the back office, counted in `status` and started again, after a
+        pause that doubles up to a minute; it never ends silently."""
+        name, pause = type(getattr(run, "__self__", run)).__name__, RESTART_PAUSE
+        while True:
+            try:
+                await run()
+                log.error("%s ended; started again", name)
+            except Exception as exc:   # (a cancel is the stop: it goes through)
+                log.exception("%s failed", name)
+                self.devices.office.report(f"{name} failed ({exc!r}); started again in"
+                                           f" {pause:.0f} s")
+            self.restarts[name] = self.restarts.get(name, 0) + 1
+            await asyncio.sleep(pause)
+            pause = min(60.0, pause * 2)
 
     async def _check_database(self) -> None:
         """The full check, after ready and off the loop: damage is reported and marked, and
@@ -392,7 +411,9 @@ class Appliance:
         if event.command == "status":
             self.devices.office.report_status(self.hall.status(event.at), {
                 **self.devices.health(), "clock": "set" if self.clock_trusted() else
-                f"NOT SET (business day held at {self.hall.today(event.at)})"})
+                f"NOT SET (business day held at {self.hall.today(event.at)})",
+                **({"restarted": ", ".join(f"{name} {n}×" for name, n in self.restarts.items())}
+                   if self.restarts else {})})
         elif event.command == "help":
             self.devices.office.report_help(self.hall.config)
         elif event.command == "waiting":

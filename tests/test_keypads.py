@@ -211,3 +211,20 @@ def test_a_restarted_keypad_gets_its_display_back(tmp_path):
         await wait_for(lambda: keypads[1].display.startswith("NO TICKET"))
 
     hall_on_a_line(tmp_path, script, addresses=(1,))
+
+
+def test_a_heartbeat_warning_clears_when_the_heartbeat_runs_again(monkeypatch, caplog):
+    caplog.set_level(logging.INFO)
+    now = [100.0]
+    monkeypatch.setattr("drivers.keypads.time.monotonic", lambda: now[0])
+    bus = KeypadBus(KeypadsConfig(port="/dev/ttyS0", counters=(1,)), lambda event: None,
+                    time.time)
+    keypad = bus.keypads[1]
+    status = [0x0100, 7, 4711]                 # firmware 1.0, heartbeat 7, session 4711
+    bus._answered(keypad, status)              # online
+    now[0] += 6
+    bus._answered(keypad, status)              # the same heartbeat after 6 s: stopped
+    assert "heartbeat stopped" in bus.health()
+    bus._answered(keypad, [0x0100, 8, 4711])   # it runs again
+    assert "heartbeat stopped" not in bus.health()
+    assert "keypad 1: heartbeat runs again" in caplog.text

@@ -264,3 +264,33 @@ def test_a_full_inbox_drops_what_comes_and_still_stops(monkeypatch, caplog):
 
     assert asyncio.run(behind()) == [at(9, 0), at(9, 1), at(9, 2)]
     assert caplog.text.count("inbox full (the loop is behind): dropped ButtonPressed") == 2
+
+
+def test_a_background_task_that_fails_is_reported_and_started_again(tmp_path, monkeypatch):
+    monkeypatch.setattr("firmware.main.RESTART_PAUSE", 0.01)
+    app, day = wire(tmp_path, clock=lambda: at(9))
+    runs = []
+
+    class KeypadBus:   # a bus whose answers once surprised it twice
+        async def run(self):
+            runs.append(1)
+            if len(runs) <= 2:
+                raise IndexError("list index out of range")
+            await asyncio.sleep(3600)
+
+    day.devices.background.append(KeypadBus().run)
+
+    async def hall():
+        running = asyncio.create_task(app.run())
+        await asyncio.sleep(0.3)
+        app.inbox.post(BackOffice("status", at(9)))
+        await asyncio.sleep(0.1)
+        app.stop()
+        await running
+
+    asyncio.run(hall())
+    day.devices.close()
+    assert len(runs) == 3
+    assert day.printed.count("[office] KeypadBus failed (IndexError('list index out of range'));"
+                             " started again in") == 2
+    assert "restarted: KeypadBus 2×" in day.printed
