@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from config.hardware import KeypadsConfig
@@ -26,7 +26,6 @@ KEY_CODES = {1: "call", 2: "recall", 3: "start", 4: "skip", 5: "finish", 6: "tra
              11: "rate 1", 12: "rate 2", 13: "rate 3"}   # the customer's evaluation keys
 STATUS_REGISTERS = 14
 DISPLAY_CHARACTERS = 32
-OFFLINE_POLL_EVERY = 20   # cycles between polls of an offline keypad
 MIN_CYCLE = 0.02          # seconds: an idle bus is polled at most 50 times a second
 HEARTBEAT_STALE = 5.0     # seconds without a heartbeat before a keypad's firmware is suspect
 
@@ -45,7 +44,12 @@ def register_text(registers: list[int]) -> str:
 
 
 class BusError(Exception):
-    """A poll that got no valid answer."""
+    """A request that got no valid answer; `heard`: something came back (a refusal, garbage),
+    so the keypad is there."""
+
+    def __init__(self, heard: bool):
+        super().__init__()
+        self.heard = heard
 
 
 @dataclass
@@ -64,6 +68,7 @@ class Keypad:
     bad_answer: int = 0      # polls answered with garbage, a bad CRC or a Modbus exception
     display: list[int] | None = None   # registers to write at the next poll
     leds: list[bool] | None = None     # coils to write at the next poll
+    refused: set[str] = field(default_factory=set)   # outputs it refused (logged once)
 
 
 class KeypadBus:
@@ -80,6 +85,7 @@ class KeypadBus:
         self.config, self.post, self.clock = config, post, clock
         self.keypads = {n: Keypad(n) for n in config.counters}
         self.client = None
+        self.gap = max(3.5 * 11 / config.baudrate, 0.00175)   # (the spec's floor above 19200)
         self._heard = 0
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
@@ -121,18 +127,26 @@ class KeypadBus:
         try:
             while True:
                 started = time.monotonic()
-                for keypad in self.keypads.values():
-                    if keypad.online or cycle % OFFLINE_POLL_EVERY == 0:
-                        await self.poll(keypad)
+                for keypad in [k for k in self.keypads.values() if k.online]:
+                    await self.poll(keypad)
+                # One keypad that does not answer a cycle, in turn: each costs a whole
+                # timeout, and all at once would stall the line for the ones that answer.
+                if offline := [k for k in self.keypads.values() if not k.online]:
+                    await self.poll(offline[cycle % len(offline)])
                 cycle += 1
                 await asyncio.sleep(max(0.0, MIN_CYCLE - (time.monotonic() - started)))
         finally:
             self.client.close()
 
     async def poll(self, keypad: Keypad) -> None:
-        """One turn of one keypad: pending output, its state, and its oldest key press."""
+        """One turn of one keypad: pending output, its state, and its oldest key press. A
+        keypad that refuses a write (a missing coil, a shorter display) is read all the same."""
         try:
             await self._flush(keypad)
+        except BusError as refused:
+            if not refused.heard:
+                return   # silent: the read would only wait out its timeout too
+        try:
             status = await self._call(keypad, self.client.read_input_registers, 0,
                                       count=STATUS_REGISTERS)
         except BusError:
@@ -167,15 +181,27 @@ class KeypadBus:
             return None
 
     async def _flush(self, keypad: Keypad, acknowledge: int | None = None) -> None:
-        """Write the acknowledgement and whatever the loop asked to show."""
-        if acknowledge is not None or keypad.display is not None:
-            values = ([acknowledge] if acknowledge is not None else []) + (keypad.display or [])
-            await self._call(keypad, self.client.write_registers,
-                             0 if acknowledge is not None else 1, values)
-            keypad.display = None
-        if keypad.leds is not None:
-            await self._call(keypad, self.client.write_coils, 0, keypad.leds)
-            keypad.leds = None
+        """Write the acknowledgement (a write of its own, so that a display the keypad refuses
+        cannot hold it back), then whatever the loop asked to show. An output the keypad
+        refuses is dropped (and logged), one that went unanswered is tried at the next poll."""
+        if acknowledge is not None:
+            await self._call(keypad, self.client.write_registers, 0, [acknowledge])
+        for name, write in (("display", lambda: self._call(
+                keypad, self.client.write_registers, 1, keypad.display)),
+                            ("leds", lambda: self._call(
+                keypad, self.client.write_coils, 0, keypad.leds))):
+            if getattr(keypad, name) is None:
+                continue
+            try:
+                await write()
+            except BusError as refused:
+                if not refused.heard:
+                    raise
+                if name not in keypad.refused:
+                    keypad.refused.add(name)
+                    log.error("keypad %d refused its %s: it departs from docs/keypad.md",
+                              keypad.address, name)
+            setattr(keypad, name, None)
 
     async def _call(self, keypad: Keypad, method, address: int, *args, **kwargs):
         from pymodbus.exceptions import ModbusException
@@ -185,10 +211,12 @@ class KeypadBus:
             response = await method(address, *args, device_id=keypad.address, **kwargs)
         except ModbusException:
             self._failed(keypad, bad=self._heard > 0)
-            raise BusError() from None
+            raise BusError(heard=self._heard > 0) from None
+        finally:   # Modbus RTU's silence between frames, 3.5 characters, before the next one
+            await asyncio.sleep(self.gap)
         if response.isError():
             self._failed(keypad, bad=True)
-            raise BusError()
+            raise BusError(heard=True)
         return response.registers
 
     def _answered(self, keypad: Keypad, status: list[int]) -> None:
@@ -214,6 +242,9 @@ class KeypadBus:
         else:
             keypad.no_answer += 1
         keypad.failures_in_row += 1
+        if not keypad.online and keypad.firmware == "?" and \
+                keypad.failures_in_row == self.config.offline_after:
+            log.warning("keypad %d has not answered since the start: offline", keypad.address)
         if keypad.online and keypad.failures_in_row >= self.config.offline_after:
             keypad.online = False
             log.warning("keypad %d offline after %d failed polls (%d unanswered, %d bad answers"

@@ -18,8 +18,12 @@ CODES = {key: code for code, key in KEY_CODES.items()}
 
 
 class KeypadSim:
-    def __init__(self, address: int, firmware: tuple[int, int] = (1, 2)):
+    def __init__(self, address: int, firmware: tuple[int, int] = (1, 2),
+                 display_registers: int = 16):
+        """`display_registers` below the map's 16: a keypad that departs from docs/keypad.md
+        (a 16-character display) and refuses the display write."""
         self.address, self.firmware = address, firmware
+        self.display_registers = display_registers
         self.session = random.randint(1, 0xFFFF)
         self.queue: deque[tuple[int, int, str]] = deque()
         self.next_sequence = 1
@@ -34,12 +38,13 @@ class KeypadSim:
 
     def restart(self) -> None:
         """Power-cycled: a new session, an empty queue and display."""
-        self.__init__(self.address, self.firmware)
+        self.__init__(self.address, self.firmware, self.display_registers)
 
     def device(self) -> SimDevice:
         block = lambda n: [SimData(0, count=n, values=0, datatype=DataType.REGISTERS)]  # noqa
         bits = lambda n: [SimData(0, count=n, values=False, datatype=DataType.BITS)]  # noqa
-        return SimDevice(self.address, simdata=(bits(3), bits(1), block(17), block(14)),
+        return SimDevice(self.address, simdata=(bits(3), bits(1),
+                                                block(1 + self.display_registers), block(14)),
                          action=self._action)
 
     async def _action(self, function, start, address, count, registers, values):

@@ -14,10 +14,11 @@ from queue_core.model import State
 from rs485 import Line, wait_for
 
 
-def hall_on_a_line(tmp_path, script, addresses=(1, 2, 3, 4)):
-    """Run the appliance with its keypads on a simulated line while `script` plays the hall."""
+def hall_on_a_line(tmp_path, script, addresses=(1, 2, 3, 4), **variants):
+    """Run the appliance with its keypads on a simulated line while `script` plays the hall;
+    `variants` maps an address to KeypadSim options (a keypad departing from the map)."""
     line = Line()
-    keypads = {n: KeypadSim(n) for n in addresses}
+    keypads = {n: KeypadSim(n, **variants.get(f"k{n}", {})) for n in addresses}
     app, day = wire(tmp_path)
     bus = KeypadBus(KeypadsConfig(port=line.master, counters=tuple(addresses), timeout=0.05),
                     app.inbox.post, time.time)
@@ -228,3 +229,19 @@ def test_a_heartbeat_warning_clears_when_the_heartbeat_runs_again(monkeypatch, c
     bus._answered(keypad, [0x0100, 8, 4711])   # it runs again
     assert "heartbeat stopped" not in bus.health()
     assert "keypad 1: heartbeat runs again" in caplog.text
+
+
+def test_a_keypad_that_refuses_a_write_is_still_read_and_acknowledged(tmp_path, caplog):
+    """A keypad with a shorter display than the map's refuses the display write: its login
+    applies and is acknowledged all the same (it used to stay unacknowledged for good), and
+    the refusal is logged once."""
+    async def script(app, day, keypads, line, bus):
+        keypads[3].press("login", "T03 3333")
+        await wait_for(lambda: not keypads[3].queue)
+        keypads[3].press("logout")
+        await wait_for(lambda: not keypads[3].queue)
+
+    day = hall_on_a_line(tmp_path, script, k3={"display_registers": 8})
+    kinds = [r[0] for r in day.hall.db.execute("SELECT kind FROM events WHERE counter = 3")]
+    assert kinds == ["login", "logout"]
+    assert caplog.text.count("keypad 3 refused its display") == 1
