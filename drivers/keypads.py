@@ -43,6 +43,20 @@ def register_text(registers: list[int]) -> str:
                                                                                    "replace")
 
 
+FUNCTIONS = {"read_input_registers": 4, "write_coils": 15, "write_registers": 16}
+
+
+def _answers(response, method: str, address: int, values=None, count: int = 0) -> bool:
+    """Whether `response` answers this very request: its function, and the registers read or
+    written (pymodbus pairs answers to requests by device only, so an answer that comes late,
+    after the next request went out, would otherwise pass for that one's)."""
+    if getattr(response, "function_code", None) != FUNCTIONS[method]:
+        return False
+    if method == "read_input_registers":
+        return len(response.registers) == count
+    return (response.address, response.count) == (address, len(values))
+
+
 class BusError(Exception):
     """A request that got no valid answer; `heard`: something came back (a refusal, garbage),
     so the keypad is there."""
@@ -214,8 +228,9 @@ class KeypadBus:
             raise BusError(heard=self._heard > 0) from None
         finally:   # Modbus RTU's silence between frames, 3.5 characters, before the next one
             await asyncio.sleep(self.gap)
-        if response.isError():
-            self._failed(keypad, bad=True)
+        if response.isError() or not _answers(response, method.__name__, address, *args,
+                                              **kwargs):
+            self._failed(keypad, bad=True)   # a refusal, or a late answer to another request
             raise BusError(heard=True)
         return response.registers
 

@@ -245,3 +245,22 @@ def test_a_keypad_that_refuses_a_write_is_still_read_and_acknowledged(tmp_path, 
     kinds = [r[0] for r in day.hall.db.execute("SELECT kind FROM events WHERE counter = 3")]
     assert kinds == ["login", "logout"]
     assert caplog.text.count("keypad 3 refused its display") == 1
+
+
+def test_an_answer_that_is_not_to_this_request_is_a_bad_answer_not_a_crash():
+    """pymodbus pairs answers with requests by device only: a keypad's late answer to the
+    acknowledgement, arriving while the master reads, must not pass for the read."""
+    from pymodbus.pdu.register_message import WriteMultipleRegistersResponse
+
+    class Client:
+        async def write_registers(self, address, values, device_id):
+            return WriteMultipleRegistersResponse(address=address, count=len(values))
+
+        async def read_input_registers(self, address, count, device_id):
+            return WriteMultipleRegistersResponse(address=0, count=1)   # the late answer
+
+    bus = KeypadBus(KeypadsConfig(port="/dev/ttyS0", counters=(1,)), lambda event: None,
+                    time.time)
+    bus.client = Client()
+    asyncio.run(bus.poll(bus.keypads[1]))
+    assert bus.keypads[1].bad_answer == 1 and not bus.keypads[1].online
