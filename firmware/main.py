@@ -578,10 +578,7 @@ class Appliance:
         return f"installed: {bundle}"
 
     def _device_fault(self, event: DeviceFault) -> None:
-        text = f"{event.device}: {event.problem}"
-        log.error(text)
-        self.devices.office.report(text)
-        self.devices.display.notice(text, NOTICE_SECONDS)
+        self._refuse(f"{event.device}: {event.problem}")
 
     def _refresh(self, now: float) -> None:
         """After every change: the wall's current calls, and each keypad whose text changed

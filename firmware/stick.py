@@ -16,9 +16,10 @@ import shutil
 import sqlite3
 import time
 import wave
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from config import ApplianceConfig, parse_config, remember
 from config.load import MAX_CONFIG_BYTES
@@ -227,7 +228,7 @@ def _stage_clips(root: int, names: list[str], signed: dict[str, str], folder: Pa
                 and name[len(CLIPS_NAME) + 1:-4] in CLIPS):
             raise NotAuthorised(f"{name} is not an announcement clip (media/speech.py)")
     with directory(CLIPS_NAME, root) as clips:
-        sizes = [_named(name, _size, clips, name[len(CLIPS_NAME) + 1:]) for name in names]
+        sizes = [_named(name, _size, clips, name) for name in names]
         free = shutil.disk_usage(folder.parent).free
         if sum(sizes) > MAX_CLIPS or free - sum(sizes) < RESERVE:
             raise OSError(f"the clips take {sum(sizes) // MiB} MiB (at most {MAX_CLIPS // MiB});"
@@ -256,15 +257,11 @@ def _named(name: str, step: Callable, *args):
 
 
 def _copy_clip(clips: int, name: str, digest: str, staged: Path) -> None:
-    inside, _, file = name[len(CLIPS_NAME) + 1:].rpartition("/")
-    target = staged / inside / file
+    target = staged / name[len(CLIPS_NAME) + 1:]
     target.parent.mkdir(exist_ok=True)
     target.unlink(missing_ok=True)   # a link to the clip it replaces: never written through
-    if inside:
-        with directory(inside, clips) as sub:
-            copied = copy_out(sub, file, target, MAX_CLIP)
-    else:
-        copied = copy_out(clips, file, target, MAX_CLIP)
+    with _clip_folder(clips, name) as (folder, file):
+        copied = copy_out(folder, file, target, MAX_CLIP)
     if copied != digest:
         raise NotAuthorised(f"{name} is not the file that was signed")
     try:
@@ -275,11 +272,20 @@ def _copy_clip(clips: int, name: str, digest: str, staged: Path) -> None:
 
 
 def _size(clips: int, name: str) -> int:
-    inside, _, file = name.rpartition("/")
+    with _clip_folder(clips, name) as (folder, file):
+        return os.stat(file, dir_fd=folder, follow_symlinks=False).st_size
+
+
+@contextmanager
+def _clip_folder(clips: int, name: str) -> Iterator[tuple[int, str]]:
+    """The folder on the stick that holds the clip `name` ("clips/zh/qing.wav": the
+    descriptor of clips/zh, or of clips itself), and the clip's file name in it."""
+    inside, _, file = name[len(CLIPS_NAME) + 1:].rpartition("/")
     if not inside:
-        return os.stat(file, dir_fd=clips, follow_symlinks=False).st_size
+        yield clips, file
+        return
     with directory(inside, clips) as sub:
-        return os.stat(file, dir_fd=sub, follow_symlinks=False).st_size
+        yield sub, file
 
 
 def _link_tree(source: Path, target: Path) -> None:

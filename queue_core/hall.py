@@ -47,7 +47,7 @@ class Hall:
 
     def next_ticket(self) -> int:
         """The id the next ticket (or visit) gets: tickets from it on are those taken later."""
-        return self.db.execute("SELECT IFNULL(MAX(id), 0) + 1 FROM tickets").fetchone()[0]
+        return self.db.execute(f"SELECT {NEXT_PLACE}").fetchone()[0]
 
     def today(self, now: float) -> str:
         """The business day the queue is in: the one it last turned to (see turn_day), or on

@@ -27,8 +27,6 @@ def business_day(now: float, config: HallConfig) -> str:
     return (local(now, config) - timedelta(hours=hours, minutes=minutes)).date().isoformat()
 
 
-def day_start(day: str, config: HallConfig) -> float:
-    """When business day `day` starts (seconds since the epoch)."""
-    hours, minutes = map(int, config.day_starts.split(":"))
-    return datetime.combine(date.fromisoformat(day), time(hours, minutes),
-                            zone(config.time_zone)).timestamp()
+def midnight(day: str, config: HallConfig) -> float:
+    """The start of calendar date `day` (ISO) in the hall's zone, in seconds since the epoch."""
+    return datetime.combine(date.fromisoformat(day), time(0), zone(config.time_zone)).timestamp()

@@ -13,10 +13,10 @@ import calendar
 import re
 import sqlite3
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
-from queue_core.hall_time import business_day, zone
+from queue_core.hall_time import business_day, midnight
 from queue_core.model import HallConfig
 from queue_core.storage import read_only
 
@@ -131,8 +131,7 @@ def hourly(db: sqlite3.Connection, first: str, last: str,
     # past midnight comes round to hour 0 again); only on the day the clocks change do the
     # hours after the change read one off
     midnights = ", ".join("(?, ?)" for _ in days)
-    values = [v for day in days for v in (day, datetime.combine(
-        date.fromisoformat(day), time(0), zone(config.time_zone)).timestamp())]
+    values = [v for day in days for v in (day, midnight(day, config))]
     counts = {hour: [0, 0] for hour in range(24)}
     for column, index, condition in (("issued_at", 0, "t.previous_id IS NULL"),
                                      ("finished_at", 1, "t.state = 'done'")):
