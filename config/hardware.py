@@ -64,8 +64,9 @@ class AudioConfig:
 class KeypadsConfig:
     port: str = "/dev/ttyAMA0"     # the RS-485 line (transceiver with automatic direction)
     baudrate: int = 115200
+    parity: str = "none"           # 8N1; "even" or "odd": 8E1 or 8O1 (docs/keypad.md)
     counters: tuple[int, ...] = ()  # a keypad at Modbus address N serves counter N
-    timeout: float = 0.05          # seconds to wait for a keypad's answer
+    timeout: float = 0.05          # seconds to wait for an answer, beyond its time on the wire
     offline_after: int = 3         # failed polls in a row before a keypad counts as offline
 
 
@@ -179,6 +180,8 @@ def _keypads(t: Table, counters: set[int]) -> KeypadsConfig:
                    f"must be a serial port: {SERIAL_FORMS}"),
         baudrate=t.get("baudrate", int, d.baudrate,
                        lambda v: v in (9600, 19200, 38400, 57600, 115200), "is not a baud rate"),
+        parity=t.get("parity", str, d.parity, lambda v: v in ("none", "even", "odd"),
+                     'must be "none", "even" or "odd"'),
         counters=tuple(listed),
         timeout=t.get("timeout", float, d.timeout, lambda v: 0.005 <= v <= 2,
                       "must be 0.005 to 2 seconds"),

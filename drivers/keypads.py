@@ -24,10 +24,14 @@ log = logging.getLogger(__name__)
 KEY_CODES = {1: "call", 2: "recall", 3: "start", 4: "skip", 5: "finish", 6: "transfer",
              7: "pause", 8: "resume", 9: "login", 10: "logout",
              11: "rate 1", 12: "rate 2", 13: "rate 3"}   # the customer's evaluation keys
-STATUS_REGISTERS = 14
+PROTOCOL = 2              # the version of docs/keypad.md this master speaks
+STATUS_REGISTERS = 15     # input registers 0-14
+ACKNOWLEDGE, DISPLAY = 0, 2   # holding registers: session and sequence; 32 characters
 DISPLAY_CHARACTERS = 32
+LONGEST_EXCHANGE = 49     # characters on the wire: a display write (41) and its answer (8)
 MIN_CYCLE = 0.02          # seconds: an idle bus is polled at most 50 times a second
 HEARTBEAT_STALE = 5.0     # seconds without a heartbeat before a keypad's firmware is suspect
+PARITY = {"none": "N", "even": "E", "odd": "O"}
 
 
 def display_registers(text: str) -> list[int]:
@@ -58,12 +62,13 @@ def _answers(response, method: str, address: int, values=None, count: int = 0) -
 
 
 class BusError(Exception):
-    """A request that got no valid answer; `heard`: something came back (a refusal, garbage),
-    so the keypad is there."""
+    """A request that got no valid answer. `heard`: something came back (garbage, a late
+    answer to another request, a refusal), so the keypad is there; `refused`: a Modbus
+    exception, the keypad's answer that it does not have what was asked."""
 
-    def __init__(self, heard: bool):
+    def __init__(self, heard: bool, refused: bool = False):
         super().__init__()
-        self.heard = heard
+        self.heard, self.refused = heard, refused
 
 
 @dataclass
@@ -72,16 +77,20 @@ class Keypad:
 
     address: int
     online: bool = False
+    protocol: int = PROTOCOL   # the one it said it speaks
     firmware: str = "?"
     session: int = 0
     heartbeat: int = 0
     heartbeat_at: float = 0.0  # monotonic time the heartbeat last moved
     stalled: bool = False
     failures_in_row: int = 0
-    no_answer: int = 0       # polls with nothing heard
-    bad_answer: int = 0      # polls answered with garbage, a bad CRC or a Modbus exception
-    display: list[int] | None = None   # registers to write at the next poll
-    leds: list[bool] | None = None     # coils to write at the next poll
+    no_answer: int = 0       # requests with nothing heard
+    bad_answer: int = 0      # requests answered with garbage, a bad CRC, another request's
+    #                          answer or a Modbus exception
+    display: list[int] | None = None   # the registers it should show
+    lit: tuple[bool, bool] = (False, False)   # its serving and paused LEDs
+    beep: bool = False
+    unsent: set[str] = field(default_factory=set)    # outputs to write at its next poll
     refused: set[str] = field(default_factory=set)   # outputs it refused (logged once)
 
 
@@ -92,14 +101,15 @@ class KeypadBus:
 
         bus = KeypadBus(config.keypads, appliance.inbox.post, time.time)
         task = asyncio.create_task(bus.run())       # in the appliance's loop
-        bus.show(3, "A012 CALLED  2 WAITING")       # keypad 3's display, at its next poll
+        bus.show(3, "A012 CALLED\n2 WAITING")      # keypad 3's display, at its next poll
     """
 
     def __init__(self, config: KeypadsConfig, post: Callable, clock: Callable[[], float]):
         self.config, self.post, self.clock = config, post, clock
         self.keypads = {n: Keypad(n) for n in config.counters}
         self.client = None
-        self.gap = max(3.5 * 11 / config.baudrate, 0.00175)   # (the spec's floor above 19200)
+        self.character = (10 if config.parity == "none" else 11) / config.baudrate  # seconds
+        self.gap = max(3.5 * self.character, 0.00175)   # (the spec's floor above 19200 baud)
         self._heard = 0
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
@@ -109,19 +119,28 @@ class KeypadBus:
 
     # -- the loop's side ---------------------------------------------------------------------
 
-    def show(self, counter: int, text: str, *, busy: bool = False, paused: bool = False,
-             alarm: bool = False) -> None:
+    def show(self, counter: int, text: str, *, busy: bool | None = None,
+             paused: bool | None = None, alarm: bool = False) -> None:
+        """`text` on keypad `counter` at its next poll; LEDs not given stay as they are."""
         keypad = self.keypads.get(counter)
         if keypad is not None:
-            keypad.display = display_registers(text)
-            keypad.leds = [busy, paused, alarm]
+            lit = (keypad.lit[0] if busy is None else busy,
+                   keypad.lit[1] if paused is None else paused)
+            if lit != keypad.lit or alarm:
+                keypad.unsent.add("leds")
+            keypad.display, keypad.lit = display_registers(text), lit
+            keypad.beep |= alarm
+            keypad.unsent.add("display")
 
     def health(self) -> str:
         offline = [str(k.address) for k in self.keypads.values() if not k.online]
         stalled = [str(k.address) for k in self.keypads.values() if k.online and k.stalled]
+        foreign = [f"{k.address} (protocol {k.protocol})" for k in self.keypads.values()
+                   if k.protocol != PROTOCOL]
         return f"{len(self.keypads) - len(offline)} online" + \
             (f", offline: {', '.join(offline)}" if offline else "") + \
-            (f", heartbeat stopped: {', '.join(stalled)}" if stalled else "")
+            (f", heartbeat stopped: {', '.join(stalled)}" if stalled else "") + \
+            (f", not used: {', '.join(foreign)}" if foreign else "")
 
     # -- the bus -----------------------------------------------------------------------------
 
@@ -130,7 +149,9 @@ class KeypadBus:
 
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # we log per keypad instead
         self.client = AsyncModbusSerialClient(
-            self.config.port, baudrate=self.config.baudrate, timeout=self.config.timeout,
+            self.config.port, baudrate=self.config.baudrate,
+            parity=PARITY[self.config.parity], stopbits=1,
+            timeout=self.config.timeout + LONGEST_EXCHANGE * self.character,
             retries=0, trace_packet=self._trace)
         if not await self.client.connect():
             log.error("keypads: cannot open %s; retrying", self.config.port)
@@ -153,33 +174,39 @@ class KeypadBus:
             self.client.close()
 
     async def poll(self, keypad: Keypad) -> None:
-        """One turn of one keypad: pending output, its state, and its oldest key press. A
-        keypad that refuses a write (a missing coil, a shorter display) is read all the same."""
-        try:
-            await self._flush(keypad)
-        except BusError as refused:
-            if not refused.heard:
-                return   # silent: the read would only wait out its timeout too
+        """One turn of one keypad: its state, its oldest key press applied, what it should
+        show (the answer to the key first), then the acknowledgement."""
         try:
             status = await self._call(keypad, self.client.read_input_registers, 0,
                                       count=STATUS_REGISTERS)
         except BusError:
+            self._missed(keypad)
+            return
+        if status[0] != PROTOCOL:
+            self._foreign(keypad, status[0])
             return
         self._answered(keypad, status)
-        if not status[3]:
-            return
-        sequence, code, argument = status[4], status[5], register_text(status[6:14])
+        session, pending, sequence = status[3], status[4], status[5]
+        if pending:
+            await self._apply(keypad, f"{session}:{sequence}", status[6],
+                              register_text(status[7:]))
+        try:
+            await self._flush(keypad)
+            if pending:
+                await self._call(keypad, self.client.write_registers, ACKNOWLEDGE,
+                                 [session, sequence])
+        except BusError:
+            pass   # what went unanswered is written again at the next poll; a press not
+            #        acknowledged is read again then, and recognised by its request id
+
+    async def _apply(self, keypad: Keypad, request: str, code: int, argument: str) -> None:
+        """Hand one key press to the loop, and wait until it is committed (or refused)."""
         event = self._event(keypad, code, argument)
         if event is not None:
-            event = replace(event, request=(f"keypad:{keypad.address}",
-                                            f"{keypad.session}:{sequence}"),
+            event = replace(event, request=(f"keypad:{keypad.address}", request),
                             done=asyncio.get_running_loop().create_future())
             self.post(event)
-            await event.done   # applied and committed (or refused) by the loop
-        try:
-            await self._flush(keypad, acknowledge=sequence)
-        except BusError:
-            pass   # not acknowledged: read again at the next poll, and recognised then
+            await event.done
 
     def _event(self, keypad: Keypad, code: int, argument: str) -> CounterKey | None:
         at = self.clock()
@@ -194,68 +221,83 @@ class KeypadBus:
             self.show(keypad.address, "KEY NOT UNDERSTOOD", alarm=True)
             return None
 
-    async def _flush(self, keypad: Keypad, acknowledge: int | None = None) -> None:
-        """Write the acknowledgement (a write of its own, so that a display the keypad refuses
-        cannot hold it back), then whatever the loop asked to show. An output the keypad
-        refuses is dropped (and logged), one that went unanswered is tried at the next poll."""
-        if acknowledge is not None:
-            await self._call(keypad, self.client.write_registers, 0, [acknowledge])
-        for name, write in (("display", lambda: self._call(
-                keypad, self.client.write_registers, 1, keypad.display)),
-                            ("leds", lambda: self._call(
-                keypad, self.client.write_coils, 0, keypad.leds))):
-            if getattr(keypad, name) is None:
+    async def _flush(self, keypad: Keypad) -> None:
+        """Write what the keypad should show, each output its own request. One it refuses is
+        dropped (and logged once); one that went unanswered stays for the next poll."""
+        for name in ("display", "leds"):
+            if name not in keypad.unsent:
                 continue
             try:
-                await write()
-            except BusError as refused:
-                if not refused.heard:
+                if name == "display":
+                    await self._call(keypad, self.client.write_registers, DISPLAY,
+                                     keypad.display)
+                else:
+                    await self._call(keypad, self.client.write_coils, 0,
+                                     [*keypad.lit, keypad.beep])
+            except BusError as failed:
+                if not failed.refused:
                     raise
                 if name not in keypad.refused:
                     keypad.refused.add(name)
                     log.error("keypad %d refused its %s: it departs from docs/keypad.md",
                               keypad.address, name)
-            setattr(keypad, name, None)
+            keypad.unsent.discard(name)
+            keypad.beep = keypad.beep and name != "leds"
 
     async def _call(self, keypad: Keypad, method, address: int, *args, **kwargs):
         from pymodbus.exceptions import ModbusException
 
         self._heard = 0
+        refused = False
         try:
             response = await method(address, *args, device_id=keypad.address, **kwargs)
+            refused = response.isError()
+            if refused or not _answers(response, method.__name__, address, *args, **kwargs):
+                raise ModbusException("not an answer to this request")
+            return response.registers
         except ModbusException:
-            self._failed(keypad, bad=self._heard > 0)
-            raise BusError(heard=self._heard > 0) from None
+            heard = self._heard > 0
+            if heard:
+                keypad.bad_answer += 1
+            else:   # its late answer may yet pass for another request's: show all again
+                keypad.no_answer += 1
+                keypad.unsent |= {"display", "leds"} if keypad.display is not None else set()
+            if heard and not refused:   # let the line fall silent: what else comes is dropped
+                await asyncio.sleep(self.config.timeout)
+            raise BusError(heard, refused) from None
         finally:   # Modbus RTU's silence between frames, 3.5 characters, before the next one
             await asyncio.sleep(self.gap)
-        if response.isError() or not _answers(response, method.__name__, address, *args,
-                                              **kwargs):
-            self._failed(keypad, bad=True)   # a refusal, or a late answer to another request
-            raise BusError(heard=True)
-        return response.registers
 
     def _answered(self, keypad: Keypad, status: list[int]) -> None:
-        came_back = not keypad.online or status[2] != keypad.session   # or it restarted
-        if status[1] != keypad.heartbeat or came_back:
+        came_back = not keypad.online or status[3] != keypad.session   # or it restarted
+        if status[2] != keypad.heartbeat or came_back:
             if keypad.stalled and not came_back:
                 log.info("keypad %d: heartbeat runs again", keypad.address)
                 keypad.stalled = False
-            keypad.heartbeat, keypad.heartbeat_at = status[1], time.monotonic()
+            keypad.heartbeat, keypad.heartbeat_at = status[2], time.monotonic()
         elif time.monotonic() - keypad.heartbeat_at > HEARTBEAT_STALE and not keypad.stalled:
             log.warning("keypad %d: heartbeat stopped, its firmware may be hung", keypad.address)
             keypad.stalled = True
-        keypad.online, keypad.session, keypad.failures_in_row = True, status[2], 0
-        keypad.firmware = f"{status[0] >> 8}.{status[0] & 0xFF}"
-        if came_back:
+        keypad.online, keypad.session, keypad.failures_in_row = True, status[3], 0
+        keypad.protocol = PROTOCOL
+        keypad.firmware = f"{status[1] >> 8}.{status[1] & 0xFF}"
+        if came_back:   # it shows nothing it had: the loop shows it all again
             keypad.stalled = False
+            keypad.display, keypad.lit, keypad.unsent = None, (False, False), set()
             log.info("keypad %d online (firmware %s)", keypad.address, keypad.firmware)
             self.post(BackOffice("refresh_keypad", self.clock(), {"counter": keypad.address}))
 
-    def _failed(self, keypad: Keypad, bad: bool) -> None:
-        if bad:
-            keypad.bad_answer += 1
-        else:
-            keypad.no_answer += 1
+    def _foreign(self, keypad: Keypad, protocol: int) -> None:
+        """A keypad that speaks another version of docs/keypad.md: nothing is written to it, nor
+        taken from it; it is probed as an offline keypad until one that speaks ours answers."""
+        if keypad.protocol != protocol:
+            keypad.protocol = protocol
+            log.error("keypad %d speaks keypad protocol %d; this appliance speaks %d: not used",
+                      keypad.address, protocol, PROTOCOL)
+        keypad.online = False
+
+    def _missed(self, keypad: Keypad) -> None:
+        """A poll whose read failed: after `offline_after` in a row, the keypad is offline."""
         keypad.failures_in_row += 1
         if not keypad.online and keypad.firmware == "?" and \
                 keypad.failures_in_row == self.config.offline_after:

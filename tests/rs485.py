@@ -1,84 +1,153 @@
-"""An RS-485 line for tests: two pseudo-terminals joined by a relay that can bend the bytes.
+"""The keypads' RS-485 line for tests: the appliance opens `line.master`, a pseudo-terminal; at
+the far end, keypads built from docs/keypad.md (tests/doc_keypad.py) answer whole frames.
 
-The appliance opens `line.master`, the keypads' server opens `line.keypads`. Each read from
-one side is taken as one frame (true for the short frames of a pseudo-terminal).
+A relay thread frames the master's bytes, hands each request to the keypads and writes their
+answers back, optionally after the time the bytes take on the wire at `baudrate`. It can bend
+the line: keypads unplugged or slow, frames lost, corrupted, duplicated, held back behind the
+next answer, garbage on the line. A request sent less than 3.5 characters after the previous
+frame cannot be framed by a strict keypad: it is counted in `merged` and dropped.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 import select
 import threading
+import time
 import tty
 from typing import Callable
 
+from doc_keypad import DocKeypad
+
+Key = tuple[int, int, int]   # (address, function code, first register) of a request
+
 
 class Line:
-    def __init__(self):
-        self._master_fd, master = os.openpty()
-        self._keypads_fd, keypads = os.openpty()
-        for fd in (master, keypads):
-            tty.setraw(fd)
-        self.master, self.keypads = os.ttyname(master), os.ttyname(keypads)
-        self._slaves = (master, keypads)
+    def __init__(self, keypads: list[DocKeypad], baudrate: int | None = None,
+                 turnaround: float = 0.0005):
+        """`baudrate`: bytes take their transmission time (10 bits each); None: no wire time.
+        `turnaround`: how long a keypad takes to start its answer."""
+        self.keypads = {k.address: k for k in keypads}
+        self.character = 10 / baudrate if baudrate else 0.0
+        self.silence = max(3.5 * self.character, 0.00175)
+        self.turnaround = turnaround
+        self.lock = threading.Lock()   # held while a keypad answers: take it to press keys
         self.silent: set[int] = set()          # addresses whose requests never arrive
-        self.corrupt: dict[int, int] = {}      # address -> replies to spoil (bad CRC)
-        self.garbage = b""                     # bytes the master hears before the next reply
-        # (address, function code, first register) -> replies to lose
-        self.lose: dict[tuple[int, int, int], int] = {}
-        self.lose_requests: dict[tuple[int, int, int], int] = {}
-        self.requests = 0
-        self._last: tuple[int, int, int] = (0, 0, 0)
+        self.slow: dict[Key, list[float]] = {}  # requests a keypad answers this much later
+        self.lose: dict[Key, int] = {}          # answers lost on the way back
+        self.lose_requests: dict[Key, int] = {}
+        self.corrupt: dict[int, int] = {}       # address -> answers to spoil (bad CRC)
+        self.duplicate: dict[Key, int] = {}     # answers heard twice
+        self.hold: dict[Key, int] = {}          # answers delivered after the next answer
+        self.then: dict[Key, Callable[[DocKeypad], None]] = {}   # done to the keypad once it
+        self.garbage = b""                      # answered; bytes heard before the next answer
+        self.requests: list[tuple[float, Key]] = []   # (monotonic time, key) of each request
+        self.merged = 0
+        self._held: bytes | None = None
+        self._wire_free = 0.0       # when the last frame on the line ends
+        self._busy = {a: 0.0 for a in self.keypads}   # when each keypad is free to answer
+        self._out: list[tuple[float, int, bytes]] = []   # (due, order, frame) to the master
+        self._order = 0
+        self._master_fd, slave = os.openpty()
+        tty.setraw(slave)
+        self.master, self._slave = os.ttyname(slave), slave
         self._stop = False
         self._thread = threading.Thread(target=self._relay, daemon=True)
         self._thread.start()
 
+    def press(self, address: int, key: str, argument: str = "") -> None:
+        with self.lock:
+            self.keypads[address].press(key, argument)
+
+    def restart(self, address: int) -> None:
+        with self.lock:
+            self.keypads[address].restart()
+
     def close(self) -> None:
         self._stop = True
         self._thread.join(timeout=2)
-        for fd in (self._master_fd, self._keypads_fd, *self._slaves):
-            os.close(fd)
+        os.close(self._master_fd)
+        os.close(self._slave)
 
-    def _take(self, table: dict, key) -> bool:
+    @staticmethod
+    def _take(table: dict, key) -> bool:
         if table.get(key, 0) > 0:
             table[key] -= 1
             return True
         return False
 
     def _relay(self) -> None:
+        heard = b""
         while not self._stop:
-            ready, _, _ = select.select([self._master_fd, self._keypads_fd], [], [], 0.05)
-            for fd in ready:
+            wait = min([0.05] + [max(0.0, due - time.monotonic()) for due, _, _ in self._out[:1]])
+            if select.select([self._master_fd], [], [], wait)[0]:
                 try:
-                    frame = os.read(fd, 4096)
+                    heard += os.read(self._master_fd, 4096)
                 except OSError:
                     return
-                if fd == self._master_fd:
-                    self._request(frame)
-                else:
-                    self._reply(frame)
+                while (length := _frame_length(heard)) and len(heard) >= length:
+                    self._request(heard[:length], time.monotonic())
+                    heard = heard[length:]
+            while self._out and self._out[0][0] <= time.monotonic():
+                due, _, frame = heapq.heappop(self._out)
+                self._wire_free = max(self._wire_free, due)
+                os.write(self._master_fd, frame)
 
-    def _request(self, frame: bytes) -> None:
-        self.requests += 1
-        self._last = (frame[0], frame[1], int.from_bytes(frame[2:4], "big"))
-        if frame[0] in self.silent or self._take(self.lose_requests, self._last):
+    def _request(self, frame: bytes, now: float) -> None:
+        key = (frame[0], frame[1], int.from_bytes(frame[2:4], "big"))
+        self.requests.append((now, key))
+        if now - self._wire_free < self.silence:
+            self.merged += 1
             return
-        os.write(self._keypads_fd, frame)
+        ends = now + len(frame) * self.character   # the master writes it in one go
+        self._wire_free = ends
+        if frame[0] in self.silent or self._take(self.lose_requests, key) or \
+                frame[0] not in self.keypads:
+            return
+        with self.lock:
+            keypad = self.keypads[frame[0]]
+            answer = keypad.answer(frame)
+            if answer is not None and (then := self.then.pop(key, None)):
+                then(keypad)
+        if answer is None or self._take(self.lose, key):
+            return
+        slow = self.slow.get(key)
+        start = max(ends + self.silence, self._busy[frame[0]]) + self.turnaround + \
+            (slow.pop(0) if slow else 0.0)
+        self._busy[frame[0]] = start
+        if self._take(self.corrupt, frame[0]):
+            answer = answer[:-1] + bytes([answer[-1] ^ 0xFF])
+        answer, self.garbage = self.garbage + answer, b""
+        if self._take(self.hold, key):
+            self._held = answer
+            return
+        frames = [answer, answer] if self._take(self.duplicate, key) else [answer]
+        if self._held is not None:
+            frames.append(self._held)
+            self._held = None
+        for frame in frames:
+            start += len(frame) * self.character
+            self._send(start, frame)
+            start += self.silence
 
-    def _reply(self, frame: bytes) -> None:
-        if self._take(self.lose, self._last):
-            return
-        if self._take(self.corrupt, self._last[0]):
-            frame = frame[:-1] + bytes([frame[-1] ^ 0xFF])
-        if self.garbage:
-            frame, self.garbage = self.garbage + frame, b""
-        os.write(self._master_fd, frame)
+    def _send(self, due: float, frame: bytes) -> None:
+        self._order += 1
+        heapq.heappush(self._out, (due, self._order, frame))
+
+
+def _frame_length(data: bytes) -> int:
+    """A request's length from its function code (the master sends whole frames)."""
+    if len(data) < 7:
+        return 0
+    if data[1] in (15, 16):
+        return 9 + data[6]
+    return 8
 
 
 def wait_for(condition: Callable[[], bool], seconds: float = 5.0):
     """An awaitable that ends once `condition()` holds; fails the test after `seconds`."""
     import asyncio
-    import time
 
     async def waiting():
         deadline = time.monotonic() + seconds
