@@ -183,8 +183,8 @@ def _keypads(t: Table, counters: set[int]) -> KeypadsConfig:
         parity=t.get("parity", str, d.parity, lambda v: v in ("none", "even", "odd"),
                      'must be "none", "even" or "odd"'),
         counters=tuple(listed),
-        timeout=t.get("timeout", float, d.timeout, lambda v: 0.005 <= v <= 2,
-                      "must be 0.005 to 2 seconds"),
+        timeout=t.get("timeout", float, d.timeout, lambda v: 0.025 <= v <= 2,
+                      "must be 0.025 to 2 seconds (a keypad has 20 ms to start its answer)"),
         offline_after=t.get("offline_after", int, d.offline_after, lambda v: 1 <= v <= 100,
                             "must be 1 to 100"))
     t.close()

@@ -32,6 +32,8 @@ LONGEST_EXCHANGE = 49     # characters on the wire: a display write (41) and its
 MIN_CYCLE = 0.02          # seconds: an idle bus is polled at most 50 times a second
 HEARTBEAT_STALE = 5.0     # seconds without a heartbeat before a keypad's firmware is suspect
 PARITY = {"none": "N", "even": "E", "odd": "O"}
+UNANSWERED_WRITES = 3     # writes of one output in a row with no answer: it departs from the map
+OFFERED_AGAIN = 3         # an acknowledged press read again this often: it departs from the map
 
 
 def display_registers(text: str) -> list[int]:
@@ -91,7 +93,13 @@ class Keypad:
     lit: tuple[bool, bool] = (False, False)   # its serving and paused LEDs
     beep: bool = False
     unsent: set[str] = field(default_factory=set)    # outputs to write at its next poll
-    refused: set[str] = field(default_factory=set)   # outputs it refused (logged once)
+    unanswered: dict[str, int] = field(default_factory=dict)   # writes in a row, per output
+    refused: set[str] = field(default_factory=set)   # what it refused, or never answers:
+    #                                                  logged once, not written again
+    handled: str = ""        # the id of the last key press handed to the loop
+    offered_again: int = 0   # reads in a row that offered that press again, acknowledged
+    foreign: set[int] = field(default_factory=set)   # other protocol versions it spoke
+    restarted_at: float = -60.0   # (monotonic) when a restart was last logged
 
 
 class KeypadBus:
@@ -131,6 +139,7 @@ class KeypadBus:
             keypad.display, keypad.lit = display_registers(text), lit
             keypad.beep |= alarm
             keypad.unsent.add("display")
+            keypad.unsent -= keypad.refused
 
     def health(self) -> str:
         offline = [str(k.address) for k in self.keypads.values() if not k.online]
@@ -158,6 +167,7 @@ class KeypadBus:
 
     async def run(self) -> None:
         await self.open()
+        self._quiet_undecodable()
         cycle = 0
         try:
             while True:
@@ -172,6 +182,25 @@ class KeypadBus:
                 await asyncio.sleep(max(0.0, MIN_CYCLE - (time.monotonic() - started)))
         finally:
             self.client.close()
+
+    def _quiet_undecodable(self) -> None:
+        """pymodbus raises from inside its serial transport's callback on an answer it cannot
+        decode (function code 0x80, say): asyncio would log a traceback for each. Such an
+        answer is a bad answer of one keypad (the request times out): one line a minute."""
+        from pymodbus.exceptions import ModbusException
+
+        loop, said = asyncio.get_running_loop(), [-60.0]
+        default = loop.get_exception_handler()
+
+        def handle(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+            if not isinstance(context.get("exception"), ModbusException):
+                return default(loop, context) if default else \
+                    loop.default_exception_handler(context)
+            if time.monotonic() - said[0] >= 60:
+                said[0] = time.monotonic()
+                log.warning("keypads: dropped an answer that cannot be decoded (%s)",
+                            context["exception"])
+        loop.set_exception_handler(handle)
 
     async def poll(self, keypad: Keypad) -> None:
         """One turn of one keypad: its state, its oldest key press applied, what it should
@@ -188,19 +217,26 @@ class KeypadBus:
         self._answered(keypad, status)
         session, pending, sequence = status[3], status[4], status[5]
         if pending:
-            await self._apply(keypad, f"{session}:{sequence}", status[6],
-                              register_text(status[7:]))
+            await self._apply(keypad, f"{session}:{sequence}", status[6], status[7:])
         try:
             await self._flush(keypad)
-            if pending:
-                await self._call(keypad, self.client.write_registers, ACKNOWLEDGE,
-                                 [session, sequence])
         except BusError:
-            pass   # what went unanswered is written again at the next poll; a press not
-            #        acknowledged is read again then, and recognised by its request id
+            pass   # what went unanswered is written again at the next poll
+        if pending:   # whatever became of the writes: a press never waits on its display
+            await self._acknowledge(keypad, session, sequence)
 
-    async def _apply(self, keypad: Keypad, request: str, code: int, argument: str) -> None:
-        """Hand one key press to the loop, and wait until it is committed (or refused)."""
+    async def _apply(self, keypad: Keypad, request: str, code: int,
+                     argument: list[int]) -> None:
+        """Hand one key press to the loop and wait until it is committed (or refused), unless
+        it is the one last handed on (its acknowledgement was lost, or the keypad did not drop
+        it): the loop would only recognise it."""
+        if request == keypad.handled:
+            keypad.offered_again += 1
+            if keypad.offered_again == OFFERED_AGAIN:
+                log.error("keypad %d offers the key press %s again although acknowledged: it"
+                          " departs from docs/keypad.md", keypad.address, request)
+            return
+        keypad.handled, keypad.offered_again = request, 0
         event = self._event(keypad, code, argument)
         if event is not None:
             event = replace(event, request=(f"keypad:{keypad.address}", request),
@@ -208,22 +244,39 @@ class KeypadBus:
             self.post(event)
             await event.done
 
-    def _event(self, keypad: Keypad, code: int, argument: str) -> CounterKey | None:
+    async def _acknowledge(self, keypad: Keypad, session: int, sequence: int) -> None:
+        try:
+            await self._call(keypad, self.client.write_registers, ACKNOWLEDGE,
+                             [session, sequence])
+        except BusError as failed:   # unanswered: read again at the next poll
+            if failed.refused and "acknowledgement" not in keypad.refused:
+                keypad.refused.add("acknowledgement")
+                log.error("keypad %d refused its acknowledgement: it departs from"
+                          " docs/keypad.md", keypad.address)
+
+    def _event(self, keypad: Keypad, code: int, argument: list[int]) -> CounterKey | None:
         at = self.clock()
         key = KEY_CODES.get(code)
+        text = b"".join(r.to_bytes(2, "big") for r in argument).rstrip(b"\0")
         try:
             if key is None:
                 raise ValueError(f"unknown key code {code}")
+            if any(not 0x20 <= c < 0x7F for c in text):
+                raise ValueError(f"key code {code}: its argument holds characters outside"
+                                 " 0x20-0x7E")
             key, *words = key.split()
-            return counter_key(keypad.address, key, words + argument.split(), at)
+            return counter_key(keypad.address, key, words + text.decode().split(), at)
         except ValueError as exc:
             log.error("keypad %d: %s", keypad.address, exc)
             self.show(keypad.address, "KEY NOT UNDERSTOOD", alarm=True)
             return None
 
     async def _flush(self, keypad: Keypad) -> None:
-        """Write what the keypad should show, each output its own request. One it refuses is
-        dropped (and logged once); one that went unanswered stays for the next poll."""
+        """Write what the keypad should show, each output its own request. One that went
+        unanswered stays for the next poll; one the keypad refuses, or leaves unanswered
+        UNANSWERED_WRITES times in a row while it answers its reads, is logged once and not
+        written again until it restarts (it departs from the map: the others must not wait
+        on it)."""
         for name in ("display", "leds"):
             if name not in keypad.unsent:
                 continue
@@ -235,12 +288,15 @@ class KeypadBus:
                     await self._call(keypad, self.client.write_coils, 0,
                                      [*keypad.lit, keypad.beep])
             except BusError as failed:
-                if not failed.refused:
+                keypad.unanswered[name] = keypad.unanswered.get(name, 0) + 1
+                keypad.beep = keypad.beep and name != "leds"   # it may have sounded: not twice
+                if not failed.refused and keypad.unanswered[name] < UNANSWERED_WRITES:
                     raise
-                if name not in keypad.refused:
-                    keypad.refused.add(name)
-                    log.error("keypad %d refused its %s: it departs from docs/keypad.md",
-                              keypad.address, name)
+                keypad.refused.add(name)
+                log.error("keypad %d %s its %s: it departs from docs/keypad.md",
+                          keypad.address, "refused" if failed.refused else
+                          "does not answer the writes of", name)
+            keypad.unanswered[name] = 0
             keypad.unsent.discard(name)
             keypad.beep = keypad.beep and name != "leds"
 
@@ -261,7 +317,8 @@ class KeypadBus:
                 keypad.bad_answer += 1
             else:   # its late answer may yet pass for another request's: show all again
                 keypad.no_answer += 1
-                keypad.unsent |= {"display", "leds"} if keypad.display is not None else set()
+                if keypad.display is not None:
+                    keypad.unsent |= {"display", "leds"} - keypad.refused
             if heard and not refused:   # let the line fall silent: what else comes is dropped
                 await asyncio.sleep(self.config.timeout)
             raise BusError(heard, refused) from None
@@ -269,7 +326,8 @@ class KeypadBus:
             await asyncio.sleep(self.gap)
 
     def _answered(self, keypad: Keypad, status: list[int]) -> None:
-        came_back = not keypad.online or status[3] != keypad.session   # or it restarted
+        restarted = keypad.online and status[3] != keypad.session
+        came_back = not keypad.online or restarted
         if status[2] != keypad.heartbeat or came_back:
             if keypad.stalled and not came_back:
                 log.info("keypad %d: heartbeat runs again", keypad.address)
@@ -284,14 +342,20 @@ class KeypadBus:
         if came_back:   # it shows nothing it had: the loop shows it all again
             keypad.stalled = False
             keypad.display, keypad.lit, keypad.unsent = None, (False, False), set()
-            log.info("keypad %d online (firmware %s)", keypad.address, keypad.firmware)
+            keypad.refused, keypad.unanswered = set(), {}   # (or it was replaced)
+            if not restarted:
+                log.info("keypad %d online (firmware %s)", keypad.address, keypad.firmware)
+            elif time.monotonic() - keypad.restarted_at >= 60:   # one that restarts at every
+                keypad.restarted_at = time.monotonic()          # poll is not logged each time
+                log.info("keypad %d restarted (firmware %s)", keypad.address, keypad.firmware)
             self.post(BackOffice("refresh_keypad", self.clock(), {"counter": keypad.address}))
 
     def _foreign(self, keypad: Keypad, protocol: int) -> None:
         """A keypad that speaks another version of docs/keypad.md: nothing is written to it, nor
         taken from it; it is probed as an offline keypad until one that speaks ours answers."""
-        if keypad.protocol != protocol:
-            keypad.protocol = protocol
+        keypad.protocol = protocol
+        if protocol not in keypad.foreign:
+            keypad.foreign.add(protocol)
             log.error("keypad %d speaks keypad protocol %d; this appliance speaks %d: not used",
                       keypad.address, protocol, PROTOCOL)
         keypad.online = False

@@ -6,7 +6,7 @@ import logging
 import time
 
 from config.hardware import KeypadsConfig
-from doc_keypad import DocKeypad
+from doc_keypad import DocKeypad, crc16
 from drivers.events import ButtonPressed
 from drivers.keypads import KeypadBus, display_registers, register_text
 from hallday import wire
@@ -20,9 +20,12 @@ def hall_on_a_line(tmp_path, script, addresses=(1, 2, 3, 4), ready=None, baudrat
     """Run the appliance with its keypads on a simulated line (bytes take their time on the
     wire at `baudrate`; `silent` keypads unplugged) while `script` plays the hall, once
     `ready(bus)` holds (default: every keypad online); `variants` maps `k<address>` to DocKeypad
-    options (one departing from the map). `strict`: the master keeps Modbus's silence before
-    every request (a late answer of a keypad can break it; the master cannot)."""
-    line = Line([DocKeypad(n, **variants.get(f"k{n}", {})) for n in addresses], baudrate)
+    options (one departing from the map; `kind`: a DocKeypad subclass that misbehaves).
+    `strict`: the master keeps Modbus's silence before every request (a late answer of a keypad
+    can break it; the master cannot)."""
+    line = Line([variants.get(f"k{n}", {}).get("kind", DocKeypad)(
+        n, **{k: v for k, v in variants.get(f"k{n}", {}).items() if k != "kind"})
+        for n in addresses], baudrate)
     line.silent.update(silent)
     app, day = wire(tmp_path)
     bus = KeypadBus(KeypadsConfig(port=line.master, counters=tuple(addresses), timeout=timeout,
@@ -331,7 +334,7 @@ def test_31_silent_keypads_do_not_hold_up_the_one_that_answers(tmp_path, caplog)
         assert max(between) == 1
 
     hall_on_a_line(tmp_path, script, addresses=tuple(range(1, 33)), silent=silent,
-                   timeout=0.01, ready=lambda bus: bus.keypads[1].online)
+                   timeout=0.025, ready=lambda bus: bus.keypads[1].online)
     for n in silent:
         assert f"keypad {n} has not answered since the start: offline" in caplog.text
 
@@ -369,3 +372,99 @@ def test_the_line_at_9600_baud_with_even_parity(tmp_path):
         assert bus.keypads[1].no_answer == 0
 
     hall_on_a_line(tmp_path, script, addresses=(1,), baudrate=9600)
+
+
+class SilentOnDisplayWrites(DocKeypad):
+    """A keypad whose receive buffer is too small for the 41-byte display write."""
+
+    def answer(self, frame):
+        return None if frame[1:2] == b"\x10" and frame[3] == 2 else super().answer(frame)
+
+
+class RefusesAcknowledgements(DocKeypad):
+    def answer(self, frame):
+        if frame[0] == self.address and frame[1:2] == b"\x10" and frame[3] == 0:
+            reply = bytes((self.address, 0x90, 2))
+            return reply + crc16(reply)
+        return super().answer(frame)
+
+
+class UndecodableAnswers(DocKeypad):
+    """Answers its display writes with function code 0x80, which pymodbus cannot decode."""
+
+    def answer(self, frame):
+        if frame[0] == self.address and frame[1:2] == b"\x10" and frame[3] == 2:
+            reply = bytes((self.address, 0x80, 1))
+            return reply + crc16(reply)
+        return super().answer(frame)
+
+
+def test_a_keypad_that_never_answers_its_display_writes_still_works(tmp_path, caplog):
+    """Its keys apply and are acknowledged; after 3 unanswered display writes the master stops
+    writing it (logged once), so the other keypad's polls do not wait on it."""
+    async def script(app, day, keypads, line, bus):
+        await open_counter_1(app, keypads, tickets=3)   # (keypad 1 shows NO TICKET)
+        for key, argument in (("login", "T02 2222"), ("call", ""), ("call", "")):
+            keypads[2].press(key, argument)
+        await wait_for(lambda: not keypads[2].queue)
+        keypads[1].press("call")
+        await wait_for(lambda: keypads[1].lines[0] == "A003 CALLED")
+
+    day = hall_on_a_line(tmp_path, script, addresses=(1, 2),
+                         k2={"kind": SilentOnDisplayWrites})
+    assert keys_applied(day, 2) == ["login", "call", "finish", "call"]   # (call finishes)
+    assert caplog.text.count("keypad 2 does not answer the writes of its display") == 1
+
+
+def test_a_keypad_that_refuses_its_acknowledgement_is_named_once(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+
+    async def script(app, day, keypads, line, bus):
+        keypads[1].press("login", "T01 1111")
+        await asyncio.sleep(0.5)   # it offers its press at every poll
+
+    day = hall_on_a_line(tmp_path, script, addresses=(1,), k1={"kind": RefusesAcknowledgements})
+    assert keys_applied(day, 1) == ["login"]
+    assert caplog.text.count("keypad 1 refused its acknowledgement") == 1
+    assert caplog.text.count("offers the key press") == 1
+    assert "already applied" not in caplog.text
+
+
+def test_an_answer_pymodbus_cannot_decode_leaves_no_traceback(tmp_path, caplog):
+    async def script(app, day, keypads, line, bus):
+        keypads[1].press("login", "T01 1111")
+        await wait_for(lambda: not keypads[1].queue)
+        await asyncio.sleep(0.3)
+
+    day = hall_on_a_line(tmp_path, script, addresses=(1,), k1={"kind": UndecodableAnswers},
+                         strict=False)
+    assert keys_applied(day, 1) == ["login"]
+    assert not any(record.exc_info for record in caplog.records)
+    assert caplog.text.count("cannot be decoded") == 1
+
+
+def test_a_no_show_is_shown_on_the_keypad(tmp_path):
+    async def script(app, day, keypads, line, bus):
+        await open_counter_1(app, keypads, tickets=1)
+        keypads[1].press("call")
+        await wait_for(lambda: keypads[1].lines[0] == "A001 CALLED")
+        keypads[1].press("skip")
+        await wait_for(lambda: keypads[1].lines == ("A001 NO-SHOW", "")
+                       and keypads[1].leds == [False, False])
+
+    hall_on_a_line(tmp_path, script, addresses=(1,))
+
+
+def test_an_argument_with_control_characters_is_not_understood(tmp_path, caplog):
+    """A TAB between teller and PIN, and a PIN typed first: no login, and no PIN in the log."""
+    caplog.set_level(logging.DEBUG)
+
+    async def script(app, day, keypads, line, bus):
+        keypads[1].queue.append((1, 9, "T01\t1111"))
+        await wait_for(lambda: keypads[1].lines == ("KEY NOT", "UNDERSTOOD"))
+        keypads[1].queue.append((2, 9, "1111 T01"))
+        await wait_for(lambda: keypads[1].lines == ("LOGIN REFUSED", ""))
+
+    day = hall_on_a_line(tmp_path, script, addresses=(1,))
+    assert keys_applied(day, 1) == []
+    assert "1111" not in caplog.text.replace(str(day.hall.db), "")
