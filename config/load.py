@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.hardware import HardwareConfig, read_hardware
+from config.office import OfficeConfig, read_office
 from config.table import ConfigError, Table, shown
 from media.ticket import TicketConfig
 from queue_core import Counter, HallConfig, Service, Teller
@@ -38,6 +39,7 @@ class ApplianceConfig:
     hall: HallConfig
     ticket: TicketConfig
     hardware: HardwareConfig
+    office: OfficeConfig = OfficeConfig()
     data: bytes = field(default=b"", repr=False, compare=False)
 
 
@@ -58,6 +60,7 @@ def parse_config(data: bytes, source: str | Path) -> ApplianceConfig:
     hardware = read_hardware(root, {s.prefix for s in services}, {c.number for c in counters},
                              source)
     ticket = _ticket(root.table("ticket"))
+    office = read_office(root.table("office"))
     root.close()
     config = HallConfig(
         name=hall.text("name", NAME),
@@ -73,7 +76,7 @@ def parse_config(data: bytes, source: str | Path) -> ApplianceConfig:
         services=services, counters=counters, tellers=tellers)
     hall.close()
     _check_references(config, source)
-    return ApplianceConfig(config, ticket, hardware, data)
+    return ApplianceConfig(config, ticket, hardware, office, data)
 
 
 def load_or_keep(path: str | Path, last_good: Path) -> tuple[ApplianceConfig, str | None]:
@@ -212,7 +215,11 @@ def _service(t: Table) -> Service:
         name_en=t.text("name_en", NAME),
         name_zh=t.text("name_zh", NAME),
         first=numbers[0], last=numbers[1],
-        daily_cap=t.get("daily_cap", int, None, lambda n: n >= 1, "must be at least 1"))
+        daily_cap=t.get("daily_cap", int, None, lambda n: n >= 1, "must be at least 1"),
+        alarm_wait=t.get("alarm_wait", int, None, lambda n: 1 <= n <= 600,
+                         "must be 1 to 600 minutes"),
+        alarm_queue=t.get("alarm_queue", int, None, lambda n: 1 <= n <= 9999,
+                          "must be 1 to 9999 tickets"))
     t.close()
     return service
 

@@ -37,6 +37,7 @@ HELP = """\
   reload                        read the configuration file again (also: kill -HUP)
   export                        write the statistics onto the USB stick again
   waiting                       the waiting tickets of each service, in calling order
+  office-code                   print a one-time code that sets a back-office admin's password
   status | help | quit"""
 
 Event = ButtonPressed | CounterKey | BackOffice
@@ -53,7 +54,8 @@ def parse(line: str, at: float) -> Event:
     head, rest = words[0], words[1:]
     if len(head) == 1 and head.isalpha() and rest in ([], ["vip"]):
         return ButtonPressed(head.upper(), at, vip=bool(rest))
-    if head in ("status", "reload", "export", "quit", "help", "waiting") and not rest:
+    if head in ("status", "reload", "export", "quit", "help", "waiting", "office-code") and \
+            not rest:
         return BackOffice(head, at)
     if head == "stats" and len(rest) <= 1:
         return BackOffice("stats", at, {"days": rest[0] if rest else "today"})
@@ -217,6 +219,7 @@ class Console:
         for by, rows in tables.items():
             lines.append(f"  {by:<22}{'issued':>7}{'served':>7}{'waiting':>8}{'no-show':>8}"
                          f"{'transferred':>12}{'in':>4}{'cancelled':>10}{'expired':>8}"
+                         f"{'refused':>8}"
                          f"{'wait avg':>9}"
                          f"{'max':>6}{'handling':>9}{'max':>6}  ratings")
             for key, f in sorted(rows.items(), key=lambda item: str(item[0])):
@@ -224,7 +227,8 @@ class Console:
                 lines.append(
                     f"  {name:<22}{f.issued if by == 'service' else '':>7}{f.served:>7}"
                     f"{f.waiting:>8}{f.no_shows:>8}{f.transferred:>12}{f.transferred_in:>4}"
-                    f"{f.cancelled:>10}{f.expired:>8}{minutes(f.average_wait):>9}"
+                    f"{f.cancelled:>10}{f.expired:>8}{f.refused if by == 'service' else '':>8}"
+                    f"{minutes(f.average_wait):>9}"
                     f"{minutes(f.longest_wait):>6}{minutes(f.average_handling):>9}"
                     f"{minutes(f.longest_handling):>6}  {'/'.join(map(str, f.ratings))}")
         lines.append("  issued / finished by hour: " + "  ".join(

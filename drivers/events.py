@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+SECRET_PARAMS = ("pin", "password", "password_hash", "token_hash")   # never logged
+
+
 @dataclass(frozen=True)
 class ButtonPressed:
     """A ticket button: one ticket of `service`."""
@@ -29,8 +32,10 @@ class CounterKey:
     done: Any = None                         # a future the loop resolves once it has handled it
 
     def __repr__(self) -> str:
-        """Never the PIN: events are logged."""
-        params = {k: "***" if k == "pin" else v for k, v in self.params.items()}
+        """Never the PIN: events are logged. Nor a login's teller id: a teller who typed the
+        PIN first would have it logged."""
+        params = {k: "***" if k in SECRET_PARAMS or self.key == "login" else v
+                  for k, v in self.params.items()}
         return (f"CounterKey(counter={self.counter}, key={self.key!r}, at={self.at},"
                 f" params={params}, request={self.request})")
 
@@ -50,7 +55,8 @@ def counter_key(counter: int, key: str, args: list[str], at: float) -> CounterKe
         return CounterKey(counter, key, at, {"teller": args[0], "pin": args[1]})
     if key == "transfer" and args:
         target, extra = args[0], args[1:]
-        if re.fullmatch("@[0-9]{1,3}", target) and len(extra) <= 1:
+        if re.fullmatch("@[0-9]{1,3}", target) and len(extra) <= 1 and \
+                all(word.isalpha() for word in extra):
             return CounterKey(counter, key, at, {"to_counter": int(target[1:]),
                                                  "service": extra[0].upper() if extra else None})
         if target.isalpha() and extra in ([], ["back"]):
@@ -72,6 +78,23 @@ class BackOffice:
     command: str
     at: float
     params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OfficeCommand:
+    """A change asked for in the back office by `user` (see firmware/office/commands.py): the
+    loop applies it and resolves `done` with its result, or with the QueueError refusing it."""
+
+    command: str
+    at: float
+    params: dict[str, Any]
+    user: str
+    done: Any = None
+
+    def __repr__(self) -> str:
+        """Never a password: events are logged."""
+        params = {k: "***" if k in SECRET_PARAMS else v for k, v in self.params.items()}
+        return f"OfficeCommand({self.command!r}, user={self.user!r}, params={params})"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Callable, TextIO
 from drivers.escpos_stream import decode, paper
 from drivers.events import PrinterReport
 from drivers.worker import Worker
-from media.ticket import TicketLayout, ticket_escpos
+from media.ticket import NoteLayout, TicketLayout, note_escpos, ticket_escpos
 
 log = logging.getLogger(__name__)
 
@@ -197,19 +197,20 @@ class TicketPrinter(Worker):
             self.status = status
             self.post(PrinterReport(status, self.clock()))
 
-    def print(self, layout: TicketLayout, deadline: float) -> None:
+    def print(self, layout: TicketLayout | NoteLayout, deadline: float) -> None:
         """Print `layout`, unless its `deadline` (monotonic seconds) passes first: a ticket the
         hall has given up on (its number went on the wall) is not printed minutes late."""
         self.submit((layout, deadline))
 
-    def handle(self, ticket: tuple[TicketLayout, float]) -> None:
+    def handle(self, ticket: tuple[TicketLayout | NoteLayout, float]) -> None:
         job, deadline = ticket
         status, printed = parse_status(self.link.query()), False
         try:
             if time.monotonic() > deadline:
                 log.warning("printer: ticket %s not printed: its deadline passed", job.label)
             elif status in PRINTABLE:
-                self.link.write(ticket_escpos(job, self.width), f"{job.day}/{job.label}")
+                render = note_escpos if isinstance(job, NoteLayout) else ticket_escpos
+                self.link.write(render(job, self.width), f"{job.day}/{job.label}")
                 printed = True
         except OSError as exc:
             log.error("printer: ticket %s not printed: %s", job.label, exc)

@@ -8,6 +8,7 @@ display, announcements, button LEDs, keypad displays.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import multiprocessing
 import signal
@@ -20,20 +21,22 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Coroutine
 
-from config import ApplianceConfig, ConfigError, load_config, remember
+from config import ApplianceConfig, ConfigError, load_config, parse_config, remember
 from config.pin_hashing import keepable
 from drivers import Devices
 from drivers.display import TICK
-from drivers.events import (BackOffice, ButtonPressed, CounterKey, DeviceFault, PrinterReport,
-                            UsbInserted, UsbRemoved)
+from drivers.events import (BackOffice, ButtonPressed, CounterKey, DeviceFault, OfficeCommand,
+                            PrinterReport, UsbInserted, UsbRemoved)
 from drivers.printer import PRINTABLE
 from firmware.clock import clock_trusted
 from firmware.logins import LoginGuard
 from firmware.notify import notify, watchdog_interval
+from firmware.office import commands as office_commands
 from firmware.signature import read_key
-from firmware.stick import discard, export, install, read_bundle, reinstate, write_report
+from firmware.stick import (discard, export, install, install_config, read_bundle, reinstate,
+                            write_report)
 from media.speech import call_announcement
-from media.ticket import ticket_layout
+from media.ticket import NoteLayout, ticket_layout
 from media.wall import wall_lines
 from queue_core import Hall, QueueError, Ticket, errors, statistics
 from queue_core.hall_time import business_day, local
@@ -48,7 +51,10 @@ KEY_OPERATIONS = {   # login: see Appliance._login
     "call": Hall.call_next, "recall": Hall.recall, "start": Hall.start, "skip": Hall.skip,
     "finish": Hall.finish, "transfer": Hall.transfer, "rate": Hall.rate,
 }
+CHANGES = (ButtonPressed, CounterKey, BackOffice, OfficeCommand)   # events that change the hall
 NOTICE_SECONDS = 60
+REFUSAL_SECONDS = 10    # a refused button's reason on the wall
+FORM = "the back office's configuration"   # where an edited configuration comes from
 INBOX = 10_000          # events waiting for the loop, at most
 RESTART_PAUSE = 1.0     # seconds before a failed background task starts again (then doubling)
 PRINT_DEADLINE = 15.0   # seconds: a ticket not reported printed by then counts as not printed
@@ -133,6 +139,10 @@ class Appliance:
         self._background: set[asyncio.Task] = set()
         self._processes: ProcessPoolExecutor | None = None   # made at the first heavy read
         self._shown: dict[int, str] = {}   # each keypad's state text, as last written
+        self.keypad_texts: dict[int, str] = {}   # what each keypad shows now (a key's answer)
+        self._answered: set[int] = set()       # keypads given a key's answer by this event
+        self._notes: set[str] = set()          # print jobs that are no tickets
+        self.office = None                     # the back office, once started
         self._wall: list[str] | None = None   # the wall's lines, as last shown
         self.logins = LoginGuard()
         self.clock_trusted = clock_trusted
@@ -151,13 +161,15 @@ class Appliance:
             self._untrusted_from = self.hall.next_ticket()
         self._check_day(now)
         self._refresh(now)
-        self._update_leds(now)
+        self.update_leds(now)
         tasks = [asyncio.create_task(self._tick())] + \
             [asyncio.create_task(self._supervised(run)) for run in self.devices.background]
         notify("READY=1")
         if (interval := watchdog_interval()) is not None:
             tasks.append(asyncio.create_task(self._watchdog(interval)))
         tasks.append(asyncio.create_task(self._check_database()))
+        if self.config.office.enabled:
+            self._aside(self._start_office())
         for note in self.notes:   # the hall hears of them, not only the log
             self.devices.office.report(note)
             self.devices.display.notice(note, NOTICE_SECONDS)
@@ -166,7 +178,7 @@ class Appliance:
                 break
             if isinstance(event, CounterKey) and event.key == "login":
                 event = await self._check_pin(event)
-            if isinstance(event, (ButtonPressed, CounterKey, BackOffice)):
+            if isinstance(event, CHANGES):
                 self._check_day(self.clock())   # nothing is applied to a day that has ended
             self.handle(event)
         notify("STOPPING=1")
@@ -182,9 +194,17 @@ class Appliance:
         while not self.inbox.queue.empty():
             if isinstance(event := self.inbox.queue.get_nowait(), PrinterReport):
                 self.handle(event)
+        if self.office is not None:
+            await self.office.stop()
         if self._processes is not None:
             self._processes.shutdown(wait=False, cancel_futures=True)
         log.info("loop stopped")
+
+    async def _start_office(self) -> None:
+        """The back office, after READY: aiohttp takes ~0.3 s to import, on a thread."""
+        server = await asyncio.to_thread(importlib.import_module, "firmware.office.server")
+        self.office = server.OfficeServer(self, self.config.office)
+        await self.office.start()
 
     async def _supervised(self, run: Callable[[], Coroutine]) -> None:
         """A device's task (the keypad bus) for as long as the loop runs: one that fails is
@@ -263,38 +283,49 @@ class Appliance:
             log.info(report)
             self.devices.office.report(report)
             self._refresh(now)
-            self._update_leds(now)
+            self.update_leds(now)
 
     def handle(self, event: Any) -> None:
         handler = {ButtonPressed: self._ticket_button, CounterKey: self._counter_key,
                    BackOffice: self._back_office, PrinterReport: self._printer_report,
                    UsbInserted: self._usb, UsbRemoved: self._usb,
-                   DeviceFault: self._device_fault}.get(type(event))
+                   DeviceFault: self._device_fault,
+                   OfficeCommand: self._office_command}.get(type(event))
         if handler is None:
             log.error("ignored unknown event %r", event)
             return
         logged = self.hall.last_event()
+        self._answered.clear()
         try:
-            handler(event)
+            result = handler(event)
         except QueueError as exc:
             log.warning("refused %r: %s", event, exc)   # (an event's repr shows no PIN)
             if isinstance(event, CounterKey):
                 self._alarm(event.counter, exc.display, alarm=True)
             elif isinstance(event, BackOffice):
                 self.devices.office.report(f"refused: {exc}")
+            elif isinstance(event, OfficeCommand) and event.done is not None:
+                event.done.set_exception(exc)   # the page that asked says why
         except Exception as exc:   # a full disk, a bug: say what is known, and go on
             log.exception("failed to handle %r", event)
             saved = self.hall.last_event() != logged   # every committed change logs an event
             self.devices.office.report(("FAULT after the change was saved" if saved else
                                         "FAULT, nothing changed") + f": {exc}")
+            if isinstance(event, OfficeCommand) and event.done is not None:
+                event.done.set_exception(exc)
+        else:
+            if isinstance(event, OfficeCommand) and event.done is not None:
+                event.done.set_result(result)
         finally:
-            if isinstance(event, (ButtonPressed, CounterKey, BackOffice)):
+            if isinstance(event, CHANGES):
                 try:
                     self._refresh(event.at)   # (a refusal changed nothing, a fault maybe)
                 except Exception:   # a read that failed: the displays wait for the next change
                     log.exception("refreshing the keypads and the wall")
             if getattr(event, "done", None) is not None and not event.done.done():
                 event.done.set_result(None)
+            if self.office is not None:
+                self.office.changed()
 
     # Each handler below first commits the operation (the hall returns only after the commit
     # is durable) and only then prints, shows or announces: an acknowledged ticket or call
@@ -303,15 +334,16 @@ class Appliance:
     def _ticket_button(self, event: ButtonPressed) -> None:
         try:
             issued = self.hall.issue(event.service, event.at, vip=event.vip)
-        except QueueError:
-            self._update_leds(event.at)
+        except QueueError as exc:   # full, or closed: no ticket, and the wall says why
+            self.devices.display.notice(f"{event.service} {exc.display}", REFUSAL_SECONDS)
+            self.update_leds(event.at)
             raise
         log.info("issued %s (%d ahead)", issued.ticket.label, issued.ahead)
         deadline = time.monotonic() + PRINT_DEADLINE
         self._printing[issued.ticket.label] = (event.service, deadline)
         self.devices.printer.print(ticket_layout(self.hall.config, self.config.ticket, issued),
                                    deadline)
-        self._update_leds(event.at)
+        self.update_leds(event.at)
 
     def _overdue_tickets(self) -> None:
         """A ticket the printer has not reported by its deadline counts as not printed (its
@@ -322,7 +354,12 @@ class Appliance:
             self.handle(PrinterReport("not answering", self.clock(), label, False))
 
     def _printer_report(self, event: PrinterReport) -> None:
-        if event.label and self._printing.pop(event.label, None) is None:
+        if event.label in self._notes:
+            self._notes.discard(event.label)
+            if not event.printed:
+                self.devices.office.report(f"printer {event.status}: the slip {event.label}"
+                                           " was not printed")
+        elif event.label and self._printing.pop(event.label, None) is None:
             log.warning("printer: ticket %s reported after its deadline (%s)", event.label,
                         "printed" if event.printed else event.status)
         elif event.label and not event.printed:
@@ -334,14 +371,15 @@ class Appliance:
         elif not event.label:
             log.log(logging.INFO if event.status in PRINTABLE else logging.ERROR,
                     "printer: %s", event.status)
-        self._update_leds(event.at)
+        self.update_leds(event.at)
 
-    def _update_leds(self, now: float) -> None:
+    def update_leds(self, now: float) -> None:
         """Fast blink on every button while the printer cannot print; else a blink while a
-        ticket of that service prints, steady on when it can issue no more today, else off."""
+        ticket of that service prints, steady on when it issues none (closed, or no more
+        today), else off."""
         fault = self.devices.printer.status not in PRINTABLE
         printing = {service for service, _ in self._printing.values()}
-        full = self.hall.full_services(now)
+        full = self.hall.full_services(now) | self.hall.closed_services()
         for service in (s.prefix for s in self.hall.config.services):
             self.devices.leds.set_led(service, "fault" if fault else "printing"
                                       if service in printing else "on" if service in full
@@ -409,11 +447,7 @@ class Appliance:
 
     def _back_office(self, event: BackOffice) -> None:
         if event.command == "status":
-            self.devices.office.report_status(self.hall.status(event.at), {
-                **self.devices.health(), "clock": "set" if self.clock_trusted() else
-                f"NOT SET (business day held at {self.hall.today(event.at)})",
-                **({"restarted": ", ".join(f"{name} {n}×" for name, n in self.restarts.items())}
-                   if self.restarts else {})})
+            self.devices.office.report_status(self.hall.status(event.at), self.health())
         elif event.command == "help":
             self.devices.office.report_help(self.hall.config)
         elif event.command == "waiting":
@@ -424,6 +458,12 @@ class Appliance:
             self._aside(self._reload(event.at))
         elif event.command == "export":
             self._use_stick(event.at, install=False)
+        elif event.command == "office-code":   # a technician at the box
+            if self.office is None or self.office.url is None:
+                self.devices.office.report("the back office is not running")
+            else:
+                self.office.new_setup_code()
+                self.devices.office.report("a back-office setup code is being printed")
         elif event.command == "refresh_keypad":   # it came back: it shows nothing it had
             self._shown.pop(event.params["counter"], None)
         elif event.command == "cancel":
@@ -432,13 +472,25 @@ class Appliance:
         else:
             log.error("unknown back-office command %r", event.command)
 
+    def health(self) -> dict[str, str]:
+        """Each device's state, the clock's, and background tasks started again."""
+        return {**self.devices.health(), "clock": "set" if self.clock_trusted() else
+                f"NOT SET (business day held at {self.hall.today(self.clock())})",
+                **({"restarted": ", ".join(f"{name} {n}×" for name, n in self.restarts.items())}
+                   if self.restarts else {})}
+
+    def print_note(self, layout: NoteLayout) -> None:
+        """A slip that is no ticket (the back office's setup code)."""
+        self._notes.add(layout.label)
+        self.devices.printer.print(layout, time.monotonic() + PRINT_DEADLINE)
+
     def _aside(self, work: Coroutine) -> None:
         """Run `work` beside the loop (it awaits its slow parts on threads)."""
         task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _in_process(self, function: Callable, *args):
+    async def in_process(self, function: Callable, *args):
         """`function(*args)` in a worker process: heavy reading (a year of figures, an export)
         then holds nothing the loop needs, not even Python's lock (GIL)."""
         if self._processes is None:   # spawned: fork would copy the loop's threads and
@@ -457,7 +509,7 @@ class Appliance:
             self.devices.office.report(f"stats: {exc}")
             return
         try:
-            figures, estimates, hours = await self._in_process(
+            figures, estimates, hours = await self.in_process(
                 statistics.report, self.paths.database, first, last, self.hall.config, now)
         except sqlite3.Error as exc:
             self.devices.office.report(f"stats: cannot read the figures: {exc}")
@@ -485,6 +537,26 @@ class Appliance:
         except OSError as exc:   # the file itself is valid: the next boot reads it again
             log.error("the reloaded configuration was not kept as the last valid one: %s", exc)
 
+    async def configure(self, data: bytes, user: str) -> None:
+        """The back office's edit of the configuration file: checked like a reload (raises
+        ConfigError or ReconfigurationRefused, nothing changed), installed as a stick's is
+        (the replaced file kept as config.toml.previous) and applied; its events name `user`."""
+        async with self._reloads:
+            new = await asyncio.to_thread(lambda: keepable(parse_config(data, FORM), FORM))
+            now = self.clock()
+            self.hall.check_reconfiguration(new.hall, now)
+            running = (self.config, self.paths.config)
+            self.paths.config = await asyncio.to_thread(install_config, new, self.paths.data)
+            try:
+                with self.hall.acting_as(user):
+                    self._apply(new, now)
+            except errors.ReconfigurationRefused:   # the hall changed while it was written
+                self.paths.config = await asyncio.to_thread(reinstate, *running,
+                                                            self.paths.data)
+                raise
+            self.devices.office.report(f"configuration changed in the back office by {user}")
+            await asyncio.to_thread(remember, new.data, self.paths.last_valid)
+
     def _apply(self, new: ApplianceConfig, now: float) -> None:
         """Run on `new`, if the hall accepts it (raises ReconfigurationRefused: it would orphan
         someone); tellers it no longer lists are logged out, and their keypads say so."""
@@ -494,7 +566,7 @@ class Appliance:
         if new.hardware != self.config.hardware:
             log.warning("the [hardware] changes take effect at the next start")
         self.config = new
-        self._update_leds(now)
+        self.update_leds(now)
         self._refresh(now)
         log.info("configuration from %s applied", self.paths.config)
 
@@ -535,8 +607,8 @@ class Appliance:
                         await asyncio.to_thread(write_report, root, report)
                     except OSError as exc:   # the statistics are taken all the same
                         unwritten = exc
-                folder = await self._in_process(export, self.paths.database, root, now,
-                                                self.hall.config)
+                folder = await self.in_process(export, self.paths.database, root, now,
+                                               self.hall.config)
         except Exception as exc:   # a full, read-only or pulled stick, a hostile one, a bug
             self._refuse(f"USB export failed, nothing exported: {exc}")
             return
@@ -577,6 +649,9 @@ class Appliance:
         self.devices.office.report(f"installed from the USB stick: {bundle}")
         return f"installed: {bundle}"
 
+    def _office_command(self, event: OfficeCommand) -> Any:
+        return office_commands.apply(self, event)
+
     def _device_fault(self, event: DeviceFault) -> None:
         self._refuse(f"{event.device}: {event.problem}")
 
@@ -588,14 +663,18 @@ class Appliance:
             self._wall = lines
             self.devices.display.show(lines)
         for counter in status.counters:
-            if (text := keypad_text(counter)) != self._shown.get(counter.number):
-                self._shown[counter.number] = text
-                self.devices.keypads.show(counter.number, text,
-                                          busy=counter.current is not None,
-                                          paused=counter.paused)
+            if (text := keypad_text(counter)) == self._shown.get(counter.number):
+                continue
+            self._shown[counter.number] = text
+            if counter.number not in self._answered:   # a key's answer stays until the
+                self.keypad_texts[counter.number] = text   # next change; the LEDs follow now
+            self.devices.keypads.show(counter.number, self.keypad_texts[counter.number],
+                                      busy=counter.current is not None, paused=counter.paused)
 
     def _alarm(self, counter: int, text: str, alarm: bool = False) -> None:
-        """A word to the teller on top of the keypad's state (until that state changes)."""
+        """A word to the teller instead of the keypad's state (until that state changes)."""
+        self._answered.add(counter)
+        self.keypad_texts[counter] = text
         self.devices.keypads.show(counter, text, alarm=alarm)
 
 
@@ -605,4 +684,4 @@ def keypad_text(counter: CounterStatus) -> str:
         return f"LOGGED OUT\n{counter.waiting} WAITING"
     ticket = f"{counter.current.label} {counter.current.state.value.upper()}" \
         if counter.current else "NO TICKET"
-    return f"{ticket}\n{counter.waiting} " + ("WAIT, PAUSED" if counter.paused else "WAITING")
+    return f"{ticket}\n{counter.waiting} " + ("WAIT PAUSED" if counter.paused else "WAITING")

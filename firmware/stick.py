@@ -49,7 +49,8 @@ TABLES = {
                    " JOIN tickets t ON t.id = r.ticket_id ORDER BY r.at",
 }
 SUMMARY = ("day", "by", "key", "issued", "served", "waiting", "no_shows", "transferred",
-           "transferred_in", "cancelled", "expired", "average_wait_s", "longest_wait_s",
+           "transferred_in", "cancelled", "expired", "refused", "average_wait_s",
+           "longest_wait_s",
            "average_handling_s", "longest_handling_s", "very_satisfied", "satisfied",
            "dissatisfied")
 
@@ -104,10 +105,16 @@ def install(bundle: Bundle, data_dir: Path) -> Path:
             os.replace(folder, previous)
         os.replace(bundle.clips, folder)
         _sync(folder.parent)
+    return install_config(bundle.config, data_dir)
+
+
+def install_config(config: ApplianceConfig, data_dir: Path) -> Path:
+    """Put a checked configuration in place (the file the next boot runs on too), keeping the
+    replaced one as config.toml.previous; returns its path."""
     target = data_dir / "config.toml"
     if target.exists():
         remember(target.read_bytes(), target.with_name("config.toml.previous"))
-    remember(bundle.config.data, target)
+    remember(config.data, target)
     return target
 
 
@@ -179,7 +186,7 @@ def _write_export(database: Path, folder: int, hall: HallConfig,
             progress(name)
         first = source.execute("SELECT MIN(day) FROM tickets").fetchone()[0] or "0000-00-00"
         rows = ((day, by, key, f.issued, f.served, f.waiting, f.no_shows, f.transferred,
-                 f.transferred_in, f.cancelled, f.expired,
+                 f.transferred_in, f.cancelled, f.expired, f.refused,
                  *(None if s is None else round(s) for s in (
                      f.average_wait, f.longest_wait, f.average_handling, f.longest_handling)),
                  *f.ratings)
@@ -194,6 +201,10 @@ def _write_export(database: Path, folder: int, hall: HallConfig,
         copy = sqlite3.connect(f"/proc/self/fd/{folder}/queue.db")
         try:
             source.backup(copy)
+            copy.execute("PRAGMA secure_delete = ON")   # the back office's credentials stay
+            with copy:                                  # on the box, not even in free pages
+                copy.execute("DELETE FROM users")
+                copy.execute("DELETE FROM tokens")
         finally:
             copy.close()
         with os.fdopen(os.open("queue.db", os.O_RDONLY | os.O_NOFOLLOW, dir_fd=folder)) as f:

@@ -82,6 +82,35 @@ def ticket_escpos(layout: TicketLayout, width: int) -> bytes:
     return p.output
 
 
+@dataclass(frozen=True)
+class NoteLayout:
+    """A slip that is no ticket (the back office's setup code): its text big, a few lines, and
+    a QR code; `label` names the print job."""
+
+    day: str
+    label: str
+    big: str
+    lines: tuple[str, ...]
+    qr: str
+
+
+def note_escpos(layout: NoteLayout, width: int) -> bytes:
+    from escpos.printer import Dummy
+
+    p = Dummy()
+    p.profile.profile_data["media"]["width"]["pixels"] = width
+    p.hw("INIT")
+    p.set(align="center")
+    for line in layout.lines:
+        _line(p, line, width)
+    p.set(align="center", custom_size=True, width=2, height=2)
+    p.textln(layout.big)
+    p.set_with_default(align="center")
+    p.qr(layout.qr, native=True, size=6)
+    p.cut()
+    return p.output
+
+
 def _line(p, text: str, width: int) -> None:
     """A free text line: printer text if plain ASCII, else an image."""
     if text.isascii():

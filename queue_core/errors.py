@@ -49,6 +49,12 @@ class ServiceFull(QueueError):
     display = "SERVICE FULL"
 
 
+class ServiceClosed(QueueError):
+    """The service is closed to new tickets (Hall.close_service); those waiting are still called."""
+
+    display = "SERVICE CLOSED"
+
+
 class NoCurrentTicket(QueueError):
     display = "NO TICKET"
 
@@ -67,6 +73,12 @@ class NothingToRate(QueueError):
 
 class ReconfigurationRefused(QueueError, ValueError):
     """A new configuration would orphan waiting tickets, a counter in use or a teller at work."""
+
+    display = "NOT ALLOWED"
+
+
+class UserRefused(QueueError, ValueError):
+    """A back-office user or token that cannot be added, changed or removed as asked."""
 
     display = "NOT ALLOWED"
 

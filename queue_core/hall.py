@@ -1,7 +1,9 @@
-"""The hall's operations: issue, login, call, recall, start, skip, transfer, finish, cancel.
+"""The hall's operations: issue, login, call, recall, start, skip, transfer, finish, cancel,
+and the back office's: move, prioritise or transfer a waiting ticket, close or open a service.
 
 Every operation is one transaction that also appends its row to the event log; an operation
 that raises a QueueError has changed nothing. Times (`now`) are passed in, never read here.
+Events logged inside `acting_as` name the back-office user who made them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from queue_core.model import (OPEN_AT_COUNTER, CounterStatus, HallConfig, HallSt
 from queue_core.storage import transaction
 
 LAST_CALLS = 8
+MOVES = ("up", "down", "front", "back")
 NEXT_PLACE = "(SELECT IFNULL(MAX(id), 0) + 1 FROM tickets)"   # rowids only grow: a sequence
 RATINGS = {1: "very satisfied", 2: "satisfied", 3: "dissatisfied"}
 
@@ -37,6 +40,7 @@ class Hall:
         self.config = config
         row = db.execute("SELECT day FROM business_day").fetchone()
         self._day: str | None = row[0] if row else None   # None: the clock's, until it turns
+        self._actor: str | None = None   # the back-office user events name (see acting_as)
 
     # -- the business day -------------------------------------------------------------------
 
@@ -88,12 +92,18 @@ class Hall:
         """Issue the next number of service `prefix` for today.
 
         `ahead` counts the tickets waiting before it in that service (only priority ones
-        for a priority ticket).
+        for a priority ticket). A closed service raises ServiceClosed, and the refusal is
+        counted all the same: its row and event commit in a transaction of their own (inside
+        a caller's transaction they are part of that one, and go if it is rolled back).
         """
-        service = self.config.service(prefix)
-        if service is None:
-            raise errors.UnknownService(f"no service {prefix!r}")
+        service = self._service(prefix)
         day = self.today(now)
+        if self._closed(prefix):
+            with transaction(self.db):
+                self.db.execute("INSERT INTO refused_presses (day, service, at) VALUES (?, ?, ?)",
+                                (day, prefix, now))
+                self._log(now, "refused", service=prefix, detail="closed")
+            raise errors.ServiceClosed(f"service {prefix} is closed")
         with transaction(self.db):
             number, full = self._next_number(day, service)
             if full:
@@ -166,6 +176,87 @@ class Hall:
             self._close(row["id"], State.CANCELLED, now)
             self._log(now, "cancel", row["id"])
             return self._ticket(row["id"])
+
+    # -- the back office's adjustments ------------------------------------------------------
+
+    @contextmanager
+    def acting_as(self, user: str) -> Iterator[None]:
+        """Every event logged inside names `user` as the one who made it (outside, none: the
+        keypads' and the console's events name their teller).
+
+        Example::
+
+            with hall.acting_as("alice"):
+                hall.move("A012", now, "front")
+        """
+        outer, self._actor = self._actor, user
+        try:
+            yield
+        finally:
+            self._actor = outer
+
+    @property
+    def actor(self) -> str | None:
+        """The user acting now (see acting_as): what `queue_core.users`' changes take as `by`."""
+        return self._actor
+
+    def move(self, label: str, now: float, where: str) -> Ticket:
+        """Move a waiting ticket of today one `up` or `down`, or to the `front` or the `back`,
+        in its service's calling order (see `waiting`), never out of its group: the tickets
+        sent to a counter (priority ones first), the priority tickets, the others.
+
+        The group's places are dealt out again in the new order, so places stay unique. A
+        ticket already where it would go stays there, and nothing is logged."""
+        if where not in MOVES:
+            raise errors.WrongState(f"{label}: no move {where!r} (up, down, front or back)")
+        ticket = self._waiting_ticket(label, now)
+        ids, places = self._group(ticket)
+        here = ids.index(ticket.id)
+        there = {"up": max(here - 1, 0), "down": min(here + 1, len(ids) - 1), "front": 0,
+                 "back": len(ids) - 1}[where]
+        if here == there:
+            return ticket
+        ids.insert(there, ids.pop(here))
+        low, high = sorted((here, there))   # the tickets whose place changes
+        with transaction(self.db):
+            self.db.executemany("UPDATE tickets SET place = ? WHERE id = ?",
+                                zip(places[low:high + 1], ids[low:high + 1]))
+            self._log(now, "move", ticket.id, detail=where)
+            return self._ticket(ticket.id)
+
+    def prioritise(self, label: str, now: float) -> Ticket:
+        """Make a waiting ticket of today a priority one: it is called before the others of its
+        queue, after the priority tickets before it in place."""
+        ticket = self._waiting_ticket(label, now)
+        if ticket.vip:
+            raise errors.WrongState(f"{label} is a priority ticket already")
+        with transaction(self.db):
+            self.db.execute("UPDATE tickets SET vip = 1 WHERE id = ?", (ticket.id,))
+            self._log(now, "prioritise", ticket.id)
+            return self._ticket(ticket.id)
+
+    def transfer_waiting(self, label: str, now: float, service: str,
+                         keep_place: bool = True) -> Ticket:
+        """Send a waiting ticket of today to another service, as a counter's `transfer` does
+        (to no counter in particular): it keeps its number, and with `keep_place` its place,
+        otherwise it goes to the back. Returns the new visit, waiting."""
+        ticket = self._waiting_ticket(label, now)
+        self._service(service)
+        if service == ticket.service:
+            raise errors.WrongState(f"{label} is already in that queue")
+        with transaction(self.db):
+            self._close(ticket.id, State.TRANSFERRED, now)
+            new_id = self._requeue(ticket, service, None, keep_place, now)
+            self._log(now, "transfer", ticket.id, detail=f"to {service}")
+            return self._ticket(new_id)
+
+    def close_service(self, prefix: str, now: float) -> None:
+        """Issue no more tickets of service `prefix` until it opens again: each press is
+        refused and counted (see `issue`). Its tickets waiting are called as before."""
+        self._set_closed(prefix, True, now)
+
+    def open_service(self, prefix: str, now: float) -> None:
+        self._set_closed(prefix, False, now)
 
     # -- teller sessions --------------------------------------------------------------------
 
@@ -278,23 +369,14 @@ class Hall:
         its first visit), otherwise it goes to the back. Returns the new visit, waiting.
         """
         teller, ticket = self._current_for(counter, *OPEN_AT_COUNTER)
-        service = service or ticket.service
-        if self.config.service(service) is None:
-            raise errors.UnknownService(f"no service {service!r}")
+        service = self._service(service or ticket.service).prefix
         if to_counter is not None:
             self._counter(to_counter)
         if service == ticket.service and to_counter in (None, counter):
             raise errors.WrongState(f"counter {counter}: {ticket.label} is already in that queue")
         with transaction(self.db):
             self._close(ticket.id, State.TRANSFERRED, now)
-            # The new visit is in today's queue, also for a ticket called before the day turned.
-            new_id = self.db.execute(
-                f"INSERT INTO tickets (day, label, service, number, vip, previous_id,"
-                f" target_counter, state, issued_at, queued_at, place)"
-                f" SELECT ?, label, ?, number, vip, id, ?, 'waiting', issued_at, ?,"
-                f" {'place' if keep_place else NEXT_PLACE} FROM tickets WHERE id = ?",
-                (self.today(now), service, to_counter, ticket.queued_at if keep_place else now,
-                 ticket.id)).lastrowid
+            new_id = self._requeue(ticket, service, to_counter, keep_place, now)
             detail = f"to {service}" + (f" at counter {to_counter}" if to_counter else "")
             self._log(now, "transfer", ticket.id, counter=counter, teller=teller, detail=detail)
             return self._ticket(new_id)
@@ -386,7 +468,7 @@ class Hall:
             for c in self.config.counters)
         last_calls = tuple(sorted(open_here.values(), key=lambda t: (t.last_called_at, t.id),
                                   reverse=True))[:LAST_CALLS]
-        return HallStatus(day, waiting, counters, last_calls)
+        return HallStatus(day, waiting, counters, last_calls, self.closed_services())
 
     def waiting(self, now: float) -> dict[str, list[Ticket]]:
         """Each service's waiting tickets of today, in calling order: priority first, then by
@@ -398,6 +480,11 @@ class Hall:
                 (self.today(now),)):
             queues.setdefault(row["service"], []).append(self._row_ticket(row))
         return queues
+
+    def closed_services(self) -> frozenset[str]:
+        """The services closed to new tickets now (see close_service)."""
+        return frozenset(row[0] for row in self.db.execute("SELECT service FROM closed_services")
+                         if self.config.service(row[0]) is not None)
 
     def last_event(self) -> int:
         """The id of the newest event: it grows with every committed change."""
@@ -420,6 +507,65 @@ class Hall:
         if counter is None:
             raise errors.UnknownCounter(f"no counter {number}")
         return counter
+
+    def _service(self, prefix: str) -> Service:
+        service = self.config.service(prefix)
+        if service is None:
+            raise errors.UnknownService(f"no service {prefix!r}")
+        return service
+
+    def _closed(self, prefix: str) -> bool:
+        return self.db.execute("SELECT 1 FROM closed_services WHERE service = ?",
+                               (prefix,)).fetchone() is not None
+
+    def _set_closed(self, prefix: str, closed: bool, now: float) -> None:
+        self._service(prefix)
+        if self._closed(prefix) == closed:
+            raise errors.WrongState(f"service {prefix} is {'closed' if closed else 'open'}"
+                                    " already")
+        with transaction(self.db):
+            if closed:
+                self.db.execute("INSERT INTO closed_services (service, since) VALUES (?, ?)",
+                                (prefix, now))
+            else:
+                self.db.execute("DELETE FROM closed_services WHERE service = ?", (prefix,))
+            self._log(now, "close" if closed else "open", service=prefix)
+
+    def _waiting_ticket(self, label: str, now: float) -> Ticket:
+        """Today's waiting visit of ticket `label`: UnknownTicket when today has no ticket of
+        that number, WrongState when it is not waiting."""
+        row = self.db.execute(
+            "SELECT * FROM tickets WHERE day = ? AND label = ?"
+            " ORDER BY state = 'waiting' DESC, id DESC LIMIT 1",
+            (self.today(now), label)).fetchone()
+        if row is None:
+            raise errors.UnknownTicket(f"no ticket {label!r} today")
+        if row["state"] != State.WAITING.value:
+            raise errors.WrongState(f"{label} is {row['state']}")
+        return self._row_ticket(row)
+
+    def _group(self, ticket: Ticket) -> tuple[list[int], list[int]]:
+        """The ids and the places of the waiting tickets in `ticket`'s group (see `move`), in
+        calling order."""
+        rows = self.db.execute(
+            "SELECT id, place FROM tickets WHERE day = ? AND service = ? AND state = 'waiting'"
+            " AND vip = ? AND (target_counter IS NULL) = ? ORDER BY place, id",
+            (ticket.day, ticket.service, int(ticket.vip),
+             int(ticket.target_counter is None))).fetchall()
+        return [row["id"] for row in rows], [row["place"] for row in rows]
+
+    def _requeue(self, ticket: Ticket, service: str, to_counter: int | None, keep_place: bool,
+                 now: float) -> int:
+        """A new waiting visit of `ticket` (closed already) in the queue of `service`, at its
+        place or at the back; returns its id."""
+        # The new visit is in today's queue, also for a ticket called before the day turned.
+        return self.db.execute(
+            f"INSERT INTO tickets (day, label, service, number, vip, previous_id,"
+            f" target_counter, state, issued_at, queued_at, place)"
+            f" SELECT ?, label, ?, number, vip, id, ?, 'waiting', issued_at, ?,"
+            f" {'place' if keep_place else NEXT_PLACE} FROM tickets WHERE id = ?",
+            (self.today(now), service, to_counter, ticket.queued_at if keep_place else now,
+             ticket.id)).lastrowid
 
     def _next(self, day: str, counter: int, services: tuple[str, ...]) -> int | None:
         """The ticket `counter` calls next (see call_next): each kind of candidate is the first
@@ -504,9 +650,9 @@ class Hall:
             service = self.db.execute("SELECT service FROM tickets WHERE id = ?",
                                       (ticket_id,)).fetchone()[0]
         self.db.execute(
-            "INSERT INTO events (at, kind, ticket_id, service, counter, teller, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (now, kind, ticket_id, service, counter, teller, detail))
+            "INSERT INTO events (at, kind, ticket_id, service, counter, teller, detail, by_user)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (now, kind, ticket_id, service, counter, teller, detail, self._actor))
 
     def _ticket(self, ticket_id: int) -> Ticket:
         return self._row_ticket(self.db.execute("SELECT * FROM tickets WHERE id = ?",

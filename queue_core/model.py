@@ -30,6 +30,8 @@ class Service:
     first: int = 1
     last: int = 999
     daily_cap: int | None = None
+    alarm_wait: int | None = None    # minutes a ticket may wait before the monitor shows an alarm
+    alarm_queue: int | None = None   # tickets that may wait at once, likewise
 
     def label(self, number: int) -> str:
         return f"{self.prefix}{number:0{len(str(self.last))}d}"
@@ -126,3 +128,4 @@ class HallStatus:
     waiting: dict[str, int]
     counters: tuple[CounterStatus, ...]
     last_calls: tuple[Ticket, ...]   # the calls standing now (called or serving), newest first
+    closed: frozenset[str]           # services issuing no tickets now (Hall.close_service)

@@ -1,10 +1,10 @@
 """Figures for the back office and the reports, read from the ticket visits and ratings.
 
 A visit row carries the times of its events (issued, queued, called, started, finished), so
-the figures come from one indexed read of the days asked for. Waiting runs from the ticket's
-place in the queue to its first call: its issue time, or for a transferred ticket the moment
-it joined its new queue (its issue time again when it kept its place). Handling runs from
-start to finish.
+the figures come from one indexed read of the days asked for (and one of the presses refused
+while a service was closed). Waiting runs from the ticket's place in the queue to its first
+call: its issue time, or for a transferred ticket the moment it joined its new queue (its issue
+time again when it kept its place). Handling runs from start to finish.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class Figures:
     transferred_in: int  # visits that came from another: served may count them, issued not
     cancelled: int
     expired: int         # still waiting when their business day ended
+    refused: int         # presses refused while the service was closed (0 for counters, tellers)
     average_wait: float | None      # seconds
     longest_wait: float | None
     average_handling: float | None
@@ -48,14 +49,15 @@ def figures(db: sqlite3.Connection, first: str, last: str,
     {"service": {"A": Figures, …}, "counter": {1: …}, "teller": {"T01": …}}. `waiting` counts
     those waiting now when the range holds `today`, else those left waiting on its last day."""
     waiting_on = today if today is not None and first <= today <= last else last
-    totals = _fold(_partials(db, first, last, daily=False, waiting_on=waiting_on))
+    totals = _fold(_partials(db, first, last, daily=False, waiting_on=waiting_on),
+                   _refusals(db, first, last, daily=False))
     return {by: {key: _figures(by, t) for (_, key), t in groups.items()}
             for by, groups in totals.items()}
 
 
 def daily(db: sqlite3.Connection, first: str, last: str) -> dict[str, list]:
     """Per service, counter and teller, (day, key, Figures) for each day of `first`..`last`."""
-    totals = _fold(_partials(db, first, last, daily=True))
+    totals = _fold(_partials(db, first, last, daily=True), _refusals(db, first, last, daily=True))
     return {by: [(day, key, _figures(by, t)) for (day, key), t in sorted(
         groups.items(), key=lambda item: (item[0][0], str(item[0][1])))]
         for by, groups in totals.items()}
@@ -76,7 +78,7 @@ def _partials(db: sqlite3.Connection, first: str, last: str, daily: bool,
     handling = "CASE WHEN t.state = 'done' THEN MAX(0, t.finished_at - t.started_at) END"
     wait = "MAX(0, t.called_at - t.queued_at)"
     return db.execute(
-        f"SELECT {day}, t.service, t.counter, t.teller,"
+        f"SELECT {'t.day' if daily else 'NULL'}, t.service, t.counter, t.teller,"
         f" SUM(t.previous_id IS NULL), SUM(t.state = 'done'),"
         f" SUM(t.state = 'waiting' AND t.day = {day}), SUM(t.state = 'no_show'),"
         f" SUM(t.state = 'transferred'), SUM(t.previous_id IS NOT NULL),"
@@ -87,22 +89,35 @@ def _partials(db: sqlite3.Connection, first: str, last: str, daily: bool,
         f" MAX({wait}), MAX({handling})"
         f" FROM tickets t LEFT JOIN ratings r ON r.ticket_id = t.id"
         f" WHERE t.day BETWEEN ? AND ? GROUP BY {'t.day, ' if daily else ''}2, 3, 4",
-        (() if daily else (waiting_on, waiting_on)) + (first, last))
+        (() if daily else (waiting_on,)) + (first, last))
 
 
-def _fold(rows) -> dict[str, dict]:
+def _refusals(db: sqlite3.Connection, first: str, last: str, daily: bool):
+    """(day, service, presses refused): on each day, or with day None over the range."""
+    return db.execute(f"SELECT {'day' if daily else 'NULL'}, service, COUNT(*) FROM"
+                      f" refused_presses WHERE day BETWEEN ? AND ? GROUP BY 1, 2", (first, last))
+
+
+def _fold(rows, refusals) -> dict[str, dict]:
     totals: dict[str, dict] = {by: {} for by in GROUPS}
+
+    def total(by: str, day: str | None, key) -> dict:
+        return totals[by].setdefault((day, key), {**dict.fromkeys(_SUMS + ("refused",), 0),
+                                                  **dict.fromkeys(_MAXES)})
+
     for day, service, counter, teller, *values in rows:
         sums, maxes = values[:len(_SUMS)], values[len(_SUMS):]
         for by, key in zip(GROUPS, (service, counter, teller)):
             if key is None:
                 continue
-            total = totals[by].setdefault((day, key), dict.fromkeys(_SUMS + _MAXES))
+            group = total(by, day, key)
             for name, value in zip(_SUMS, sums):
-                total[name] = (total[name] or 0) + (value or 0)
+                group[name] += value or 0
             for name, value in zip(_MAXES, maxes):
                 if value is not None:
-                    total[name] = value if total[name] is None else max(total[name], value)
+                    group[name] = value if group[name] is None else max(group[name], value)
+    for day, service, refused in refusals:
+        total("service", day, service)["refused"] = refused
     return totals
 
 
@@ -114,6 +129,7 @@ def _figures(by: str, t: dict) -> Figures:
         issued=t["issued"] if by == "service" else 0, served=t["served"], waiting=t["waiting"],
         no_shows=t["no_shows"], transferred=t["transferred"],
         transferred_in=t["transferred_in"], cancelled=t["cancelled"], expired=t["expired"],
+        refused=t["refused"],
         average_wait=mean(t["wait_sum"], t["wait_count"]), longest_wait=t["longest_wait"],
         average_handling=mean(t["handling_sum"], t["handling_count"]),
         longest_handling=t["longest_handling"],
@@ -211,3 +227,15 @@ def day_range(text: str, current: str) -> tuple[str, str]:
     if last < first:
         raise ValueError(f"the range {text!r} ends before it starts")
     return first.isoformat(), last.isoformat()
+
+
+def wait_distribution(db: sqlite3.Connection, first: str, last: str,
+                      bounds: tuple[int, ...]) -> list[int]:
+    """Visits called over the days `first`..`last`, counted by their wait in minutes: below
+    each of `bounds` (ascending), then the rest."""
+    limits = " ".join(f"WHEN w < {60 * int(b)} THEN {i}" for i, b in enumerate(bounds))
+    counts = dict(db.execute(
+        f"SELECT CASE {limits} ELSE {len(bounds)} END, COUNT(*) FROM (SELECT"
+        f" MAX(0, called_at - queued_at) AS w FROM tickets WHERE day BETWEEN ? AND ?"
+        f" AND called_at IS NOT NULL) GROUP BY 1", (first, last)).fetchall())
+    return [counts.get(i, 0) for i in range(len(bounds) + 1)]

@@ -145,6 +145,38 @@ MIGRATIONS: tuple[str, ...] = (
         day TEXT NOT NULL
     );
     """,
+    """
+    -- The back office. Each event names the user who made it (NULL for the keypads and the
+    -- console, whose events name their teller). A service can be closed to new tickets: each
+    -- press it refuses is kept with its business day, for the statistics. Users log in with a
+    -- password (a hash, queue_core.pins), programs with a token (its sha256, hex).
+    ALTER TABLE events ADD COLUMN by_user TEXT;
+    CREATE TABLE closed_services (
+        service TEXT PRIMARY KEY,
+        since REAL NOT NULL
+    );
+    CREATE TABLE refused_presses (
+        id INTEGER PRIMARY KEY,
+        day TEXT NOT NULL,
+        service TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX refused_presses_day ON refused_presses(day, service);
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'supervisor', 'teller')),
+        counter INTEGER,
+        password TEXT NOT NULL,
+        changed_at REAL
+    );
+    CREATE TABLE tokens (
+        id INTEGER PRIMARY KEY,
+        label TEXT NOT NULL UNIQUE,
+        token_hash TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'supervisor', 'teller')),
+        created_at REAL NOT NULL
+    );
+    """,
 )
 
 

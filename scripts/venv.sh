@@ -2,9 +2,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Debian packages: the font for Chinese on tickets and LEDs, the speech synthesiser and sound
-# tool that make the announcement clips, socat for the keypad benchmark's line, and venv where
-# Debian ships it apart from python3.
-missing=$(for deb in fonts-unifont espeak-ng sox socat; do dpkg -s "$deb" >/dev/null 2>&1 || echo "$deb"; done)
+# tool that make the announcement clips, openssl for the back office's own certificate,
+# Chromium and its driver for the back office's browser tests, and venv where Debian ships it
+# apart from python3.
+missing=$(for deb in fonts-unifont espeak-ng sox openssl chromium chromium-driver; do dpkg -s "$deb" >/dev/null 2>&1 || echo "$deb"; done)
 if [ ! -x .venv/bin/python ] && ! python3 -m venv .venv >/dev/null 2>&1; then
     rm -rf .venv
     missing="$missing python3-venv"

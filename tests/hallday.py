@@ -6,10 +6,11 @@ import asyncio
 import io
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from config import DEFAULT, load_config
+from config.office import OfficeConfig
 from conftest import at
 from drivers import Devices, build
 from firmware.main import Appliance, Inbox, Paths
@@ -41,8 +42,9 @@ class Day:
 
 
 def wire(data_dir: Path, clock=time.time, config_path: Path = DEFAULT) -> tuple[Appliance, Day]:
-    """The PC demo's wiring: every device simulated, its output on a buffer."""
-    config = load_config(config_path)
+    """The PC demo's wiring: every device simulated, its output on a buffer (and no back
+    office listening: tests that want one start it themselves, see tests/office.py)."""
+    config = replace(load_config(config_path), office=OfficeConfig(enabled=False))
     out, inbox = io.StringIO(), Inbox()
     devices = build(config.hardware, [s.prefix for s in config.hall.services], "sim", data_dir,
                     inbox.post, clock, out)

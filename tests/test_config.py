@@ -46,6 +46,22 @@ def test_defaults_fill_optional_options(tmp_path):
     config = load_config(path).hall
     assert (config.max_recalls, config.name_zh) == (2, "")
     assert (config.services[0].first, config.services[0].last) == (1, 999)
+    assert (config.services[0].alarm_wait, config.services[0].alarm_queue) == (None, None)
+
+
+def test_plain_http_is_for_loopback_or_said_outright(tmp_path):
+    path = tmp_path / "hall.toml"
+    for office in ('address = "127.0.0.1"\ntls = false',
+                   'tls = false\nplain_http_on_lan = true'):
+        path.write_text(GOOD + f"\n[office]\n{office}\n")
+        assert not load_config(path).office.tls
+
+
+def test_a_service_carries_its_standards_for_the_monitor(tmp_path):
+    path = tmp_path / "hall.toml"
+    path.write_text(GOOD.replace('prefix = "A"', 'prefix = "A"\nalarm_wait = 20\nalarm_queue = 30'))
+    service = load_config(path).hall.services[0]
+    assert (service.alarm_wait, service.alarm_queue) == (20, 30)
 
 
 BAD = [
@@ -120,6 +136,24 @@ BAD = [
      "option 'pin' must be a string of 4 to 8 digits (or a PIN hash"),
     ("inline table as a name", ("name = \"Branch\"", "name = { en = \"Branch\" }"),
      "[hall], option 'name' must be str, got {'en': 'Branch'}"),
+    ("no wait at all", ("prefix = \"A\"", "prefix = \"A\"\nalarm_wait = 0"),
+     "[[service]] #1, option 'alarm_wait' must be 1 to 600 minutes, got 0"),
+    ("a wait in hours", ("prefix = \"A\"", "prefix = \"A\"\nalarm_wait = \"1h\""),
+     "[[service]] #1, option 'alarm_wait' must be int, got '1h'"),
+    ("a queue of none", ("prefix = \"A\"", "prefix = \"A\"\nalarm_queue = -3"),
+     "[[service]] #1, option 'alarm_queue' must be 1 to 9999 tickets, got -3"),
+    ("misspelt standard", ("prefix = \"A\"", "prefix = \"A\"\nalarm_waiting = 20"),
+     "option 'alarm_waiting' is not a valid option (did you mean 'alarm_wait'?)"),
+    ("passwords in clear on the LAN", ("[hall]", "[office]\ntls = false\n[hall]"),
+     "[office], option 'tls' false serves passwords in clear on the LAN: set"
+     " plain_http_on_lan = true to mean it, or keep tls"),
+    ("a certificate without its key", ("[hall]", "[office]\ncertificate = \"/etc/c.pem\"\n"
+                                                 "[hall]"),
+     "[office], option 'certificate' and key go together"),
+    ("a privileged port", ("[hall]", "[office]\nport = 443\n[hall]"),
+     "[office], option 'port' must be 1024 to 65535, got 443"),
+    ("a host name for an address", ("[hall]", "[office]\naddress = \"box.local\"\n[hall]"),
+     "[office], option 'address' must be an IPv4 or IPv6 address"),
 ]
 
 

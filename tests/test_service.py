@@ -123,8 +123,8 @@ def test_the_units_own_command_line_serves_the_hall_until_sigterm(folder):
     assert not (folder / "run" / "console.sock").exists()
     assert code == 0, err
     assert "loop stopped" in err and "Traceback" not in err
-    assert sorted(p.name for p in (folder / "data" / "tickets").glob("*/*.png")) == [
-        "A001.png", "A002.png", "B001.png"]
+    assert sorted(p.name for p in (folder / "data" / "tickets").glob("*/*.png")
+                  if p.name != "office-setup.png") == ["A001.png", "A002.png", "B001.png"]
     if user:
         assert {p.stat().st_uid for p in (folder / "data").rglob("*")} == {NOBODY}
 

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import at, logged_in
 from queue_core import errors
-from queue_core.statistics import daily, day_range, estimated_wait, figures, hourly
+from queue_core.statistics import daily, day_range, estimated_wait, figures, hourly, report
 
 DAY = "2026-11-23"
 
@@ -172,3 +172,24 @@ def test_a_rating_belongs_to_the_visit_the_keypad_showed_finished(hall):
     hall.finish(1, at(9, 3, 30))
     assert hall.rate(1, at(9, 3, 40), rating=1).label == "A002"
     assert [tuple(r) for r in hall.db.execute("SELECT ticket_id FROM ratings")] == [(2,)]
+
+
+def test_presses_refused_while_a_service_is_closed_are_counted_on_their_day(hall, db_path):
+    for day in (22, 23):
+        hall.issue("B", at(9, day=day))
+        hall.close_service("B", at(12, day=day))
+        for minute in range(day - 20):                  # 2 presses on the 22nd, 3 on the 23rd
+            with pytest.raises(errors.ServiceClosed):
+                hall.issue("B", at(13, minute, day=day))
+        hall.open_service("B", at(17, day=day))
+    hall.close_service("C", at(10))
+    with pytest.raises(errors.ServiceClosed):
+        hall.issue("C", at(10, 1))                       # C refused, never issued today
+    b = figures(hall.db, "2026-11-22", DAY)["service"]["B"]
+    assert (b.issued, b.refused) == (2, 5)
+    c = figures(hall.db, DAY, DAY)["service"]["C"]
+    assert (c.issued, c.served, c.waiting, c.refused, c.average_wait, c.ratings) == \
+        (0, 0, 0, 1, None, (0, 0, 0))
+    rows = {(day, key): f.refused for day, key, f in daily(hall.db, "2026-11-22", DAY)["service"]}
+    assert rows == {("2026-11-22", "B"): 2, (DAY, "B"): 3, (DAY, "C"): 1}
+    assert report(db_path, DAY, DAY, hall.config, at(18))[0]["service"]["B"].refused == 3

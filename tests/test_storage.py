@@ -6,7 +6,7 @@ import pytest
 
 from conftest import CONFIG, at, dump, logged_in
 from queue_core import Hall, open_database
-from queue_core import errors
+from queue_core import errors, users
 from queue_core.errors import StorageError
 from queue_core.storage import MIGRATIONS
 
@@ -125,3 +125,32 @@ def test_an_older_database_gets_its_queue_places_from_its_history(db_path):
     db.close()
     db = open_database(db_path)
     assert dict(db.execute("SELECT id, place FROM tickets")) == {1: 1, 2: 2, 3: 1, 4: 4, 5: 5}
+
+
+def test_a_database_of_the_previous_version_gets_the_back_office_tables(db_path):
+    """Migration 7: the events name no user before it; services are open, no one has a login."""
+    db = sqlite3.connect(db_path, isolation_level=None)
+    for script in MIGRATIONS[:6]:
+        db.executescript(script)
+    db.execute("PRAGMA user_version=6")
+    db.execute("INSERT INTO business_day (one, day) VALUES (1, '2026-11-23')")
+    db.execute("INSERT INTO tickets (day, label, service, number, state, issued_at, queued_at,"
+               " place) VALUES ('2026-11-23', 'A001', 'A', 1, 'waiting', ?, ?, 1)",
+               (at(9), at(9)))
+    db.execute("INSERT INTO events (at, kind, ticket_id, service) VALUES (?, 'issue', 1, 'A')",
+               (at(9),))
+    db.close()
+    hall = Hall(open_database(db_path), CONFIG)
+    assert hall.db.execute("PRAGMA user_version").fetchone()[0] == 7 == len(MIGRATIONS)
+    assert [tuple(r) for r in hall.db.execute("SELECT kind, by_user FROM events")] == \
+        [("issue", None)]
+    assert hall.status(at(9, 1)).closed == frozenset()
+    assert not users.has_admin(hall.db)
+    with hall.acting_as("alice"):
+        hall.move("A001", at(9, 2), "back")      # alone in its queue: nothing to log
+        hall.close_service("A", at(9, 3))
+    with pytest.raises(errors.ServiceClosed):
+        hall.issue("A", at(9, 4))
+    assert [tuple(r) for r in hall.db.execute("SELECT kind, by_user FROM events")] == \
+        [("issue", None), ("close", "alice"), ("refused", None)]
+    hall.db.close()

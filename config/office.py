@@ -1,0 +1,58 @@
+"""The `[office]` table: where the back office listens, and how (HTTPS unless said otherwise)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from config.table import Table
+
+FILE = re.compile(r"/[A-Za-z0-9_./-]{1,200}")
+
+
+@dataclass(frozen=True)
+class OfficeConfig:
+    enabled: bool = True
+    address: str = "0.0.0.0"      # every interface of the box: the hall's LAN
+    port: int = 8443              # above 1023: the appliance runs without privileges
+    tls: bool = True              # HTTPS with a certificate made at first start, unless:
+    certificate: str = ""         # the hall's own certificate and key (PEM files)
+    key: str = ""
+    plain_http_on_lan: bool = False   # tls = false beyond loopback needs this said outright
+    session_minutes: int = 60     # a session idle this long ends
+
+    @property
+    def loopback(self) -> bool:
+        return ipaddress.ip_address(self.address).is_loopback
+
+
+def read_office(t: Table) -> OfficeConfig:
+    d = OfficeConfig()
+    config = OfficeConfig(
+        enabled=t.get("enabled", bool, d.enabled),
+        address=t.get("address", str, d.address, _ip_address, "must be an IPv4 or IPv6 address"),
+        port=t.get("port", int, d.port, lambda v: 1024 <= v <= 65535, "must be 1024 to 65535"),
+        tls=t.get("tls", bool, d.tls),
+        certificate=t.get("certificate", str, d.certificate,
+                          lambda v: FILE.fullmatch(v) is not None, "must be an absolute path"),
+        key=t.get("key", str, d.key, lambda v: FILE.fullmatch(v) is not None,
+                  "must be an absolute path"),
+        plain_http_on_lan=t.get("plain_http_on_lan", bool, d.plain_http_on_lan),
+        session_minutes=t.get("session_minutes", int, d.session_minutes,
+                              lambda v: 5 <= v <= 1440, "must be 5 to 1440"))
+    if not config.tls and not config.loopback and not config.plain_http_on_lan:
+        raise t.error("tls", "false serves passwords in clear on the LAN: set"
+                      " plain_http_on_lan = true to mean it, or keep tls")
+    if bool(config.certificate) != bool(config.key):
+        raise t.error("certificate", "and key go together")
+    t.close()
+    return config
+
+
+def _ip_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True

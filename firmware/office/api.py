@@ -1,0 +1,459 @@
+"""The back office's JSON API (docs/office-api.yaml): what the pages use, and machine clients
+with a token. Every input is checked here before anything is posted to the loop; a refusal is
+a 4xx with the reason, and changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+import re
+import secrets
+import time
+import zipfile
+from functools import wraps
+from typing import TYPE_CHECKING
+
+import sqlite_utils
+from aiohttp import web
+
+from config import ConfigError
+from config.load import MAX_CONFIG_BYTES
+from firmware.office.charts import chart
+from firmware.office.server import COOKIE, SESSION
+from firmware.signature import read_key, sign
+from firmware.stick import CONFIG_NAME, SIGNATURE_NAME
+from queue_core import statistics, users
+from queue_core.monitor import monitor, queue
+from queue_core.pins import hash_password, password_matches
+
+if TYPE_CHECKING:
+    from firmware.office.server import OfficeServer
+
+ADMIN, SUPERVISOR, TELLER = "admin", "supervisor", "teller"
+MANAGERS = (ADMIN, SUPERVISOR)
+LABEL = re.compile(r"[A-Z][0-9]{1,4}")
+NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+WORD = re.compile(r"[A-Za-z0-9@]{1,16}")   # a keypad key's words: B, back, @2, T01, 1111
+
+
+def allowed(*roles: str):
+    """Only a signed-in user (or token) of one of `roles` may call the handler."""
+    def wrap(handler):
+        @wraps(handler)
+        async def checked(office: OfficeServer, request: web.Request):
+            session = request[SESSION]
+            if session is None:
+                raise web.HTTPUnauthorized(text="sign in first")
+            if session.role not in roles:
+                raise web.HTTPForbidden(text=f"a {session.role} may not do this")
+            return await handler(office, request)
+        return checked
+    return wrap
+
+
+async def body(request: web.Request, /, **fields: tuple) -> dict:
+    """The JSON object sent, with exactly `fields` (name: (type, check, why[, default])); a
+    field with a default may be left out."""
+    try:
+        data = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text="the body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text="the body must be a JSON object")
+    if unknown := set(data) - set(fields):
+        raise web.HTTPBadRequest(text=f"unknown field {sorted(unknown)[0]!r}")
+    out = {}
+    for name, (kind, check, why, *default) in fields.items():
+        if name not in data:
+            if default:
+                out[name] = default[0]
+                continue
+            raise web.HTTPBadRequest(text=f"field {name!r} is missing")
+        value = data[name]
+        if type(value) is not kind or not check(value):   # (bool is no int here)
+            raise web.HTTPBadRequest(text=f"field {name!r} {why}")
+        out[name] = value
+    return out
+
+
+def _label(request: web.Request) -> str:
+    label = request.match_info["label"].upper()
+    if not LABEL.fullmatch(label):
+        raise web.HTTPBadRequest(text="a ticket is a letter and digits, like A012")
+    return label
+
+
+def _number(request: web.Request, name: str) -> int:
+    text = request.match_info[name]
+    if not text.isdigit() or len(text) > 3:
+        raise web.HTTPBadRequest(text=f"{name} must be a number")
+    return int(text)
+
+
+def _service(office: OfficeServer, prefix: str) -> bool:
+    return office.appliance.hall.config.service(prefix) is not None
+
+
+# -- signing in -----------------------------------------------------------------------------
+
+async def setup(office: OfficeServer, request: web.Request) -> web.Response:
+    """The printed one-time code sets an admin's password: the first admin, or one who
+    forgot theirs."""
+    data = await body(request, code=(str, lambda v: len(v) <= 64, "is too long"),
+                      name=(str, NAME.fullmatch, "must be 1-32 letters, digits, _ . -"),
+                      password=(str, lambda v: 10 <= len(v) <= 128, "must be 10-128 characters"))
+    place = f"setup from {request.remote}"
+    office.guard.check(place)
+    if not office.setup.use(data["code"]):
+        office.guard.failed(place)
+        raise web.HTTPForbidden(text="wrong or used setup code")
+    office.guard.succeeded(place)
+    hashed = await asyncio.to_thread(hash_password, data["password"])
+    existing = await office.read(lambda db: users.user(db, data["name"]))
+    admin = _system(data["name"])
+    if existing is None:
+        await office.command(admin, "add_user", name=data["name"], role=ADMIN,
+                             password_hash=hashed)
+    else:
+        await office.command(admin, "set_password", name=data["name"], password_hash=hashed)
+    office.sessions.close_user(data["name"])
+    return web.json_response({"name": data["name"], "role": ADMIN if existing is None
+                              else existing.role})
+
+
+def _system(name: str):
+    from firmware.office.sessions import Session
+    return Session(f"setup:{name}", ADMIN, None)
+
+
+async def sign_in(office: OfficeServer, request: web.Request) -> web.Response:
+    data = await body(request, name=(str, lambda v: len(v) <= 64, "is too long"),
+                      password=(str, lambda v: len(v) <= 128, "is too long"))
+    office.guard.check(data["name"])
+    user = await office.read(lambda db: users.user(db, data["name"]))
+    if not await asyncio.to_thread(password_matches, user and user.password, data["password"]):
+        if warning := office.guard.failed(data["name"]):
+            office.appliance.devices.office.report(warning)
+        raise web.HTTPUnauthorized(text="wrong name or password")
+    office.guard.succeeded(data["name"])
+    token, session = office.sessions.open(user.name, user.role, user.counter)
+    response = web.json_response(_me(session))
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
+                        secure=office.config.tls)
+    return response
+
+
+async def sign_out(office: OfficeServer, request: web.Request) -> web.Response:
+    office.sessions.close(request.cookies.get(COOKIE))
+    response = web.json_response({})
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+def _me(session) -> dict:
+    return {"name": session.user, "role": session.role, "counter": session.counter,
+            "csrf": session.csrf}
+
+
+async def me(office: OfficeServer, request: web.Request) -> web.Response:
+    session = request[SESSION]
+    if session is None:
+        needs_setup = not await office.read(users.has_admin)
+        return web.json_response({"signed_in": False, "setup": needs_setup}, status=401)
+    return web.json_response({"signed_in": True, **_me(session)})
+
+
+# -- watching -------------------------------------------------------------------------------
+
+@allowed(*MANAGERS)
+async def get_monitor(office: OfficeServer, request: web.Request) -> web.Response:
+    config, now = office.appliance.hall.config, time.time()
+    return web.json_response(await office.read(lambda db: monitor(db, config, now)))
+
+
+@allowed(*MANAGERS)
+async def get_queue(office: OfficeServer, request: web.Request) -> web.Response:
+    config, now = office.appliance.hall.config, time.time()
+    return web.json_response(await office.read(lambda db: queue(db, config, now)))
+
+
+@allowed(*MANAGERS, TELLER)
+async def events(office: OfficeServer, request: web.Request) -> web.StreamResponse:
+    return await office.feed.stream(request)
+
+
+@allowed(*MANAGERS)
+async def devices(office: OfficeServer, request: web.Request) -> web.Response:
+    return web.json_response(office.appliance.health())
+
+
+# -- changing the queue ---------------------------------------------------------------------
+
+@allowed(*MANAGERS)
+async def issue(office: OfficeServer, request: web.Request) -> web.Response:
+    data = await body(request, service=(str, lambda v: _service(office, v), "is no service"),
+                      vip=(bool, lambda v: True, "must be true or false", False))
+    return web.json_response(await office.command(request[SESSION], "issue", **data),
+                             status=201)
+
+
+@allowed(*MANAGERS)
+async def find_tickets(office: OfficeServer, request: web.Request) -> web.Response:
+    """Every visit of the tickets whose label starts with `label`, over `days` (a customer
+    asking where their ticket went)."""
+    first, last = _days(office, request)
+    label = request.query.get("label", "").upper()
+    if not re.fullmatch("[A-Z][0-9]{0,4}", label):
+        raise web.HTTPBadRequest(text="label: a letter and up to 4 digits, like A01")
+    return web.json_response(await office.read(lambda db: list(sqlite_utils.Database(db).query(
+        "SELECT t.day, t.label, t.service, t.state, t.counter, t.teller, t.vip, t.issued_at,"
+        " t.called_at, t.finished_at FROM tickets t WHERE t.day BETWEEN ? AND ?"
+        " AND t.label LIKE ? ORDER BY t.id LIMIT 200", (first, last, label + "%")))))
+
+
+MOVES = ("up", "down", "front", "back")
+
+
+@allowed(*MANAGERS)
+async def ticket_action(office: OfficeServer, request: web.Request) -> web.Response:
+    label, action = _label(request), request.match_info["action"]
+    if action == "move":
+        params = await body(request, where=(str, MOVES.__contains__,
+                                            "must be up, down, front or back"))
+    elif action == "transfer":
+        params = await body(request,
+                            service=(str, lambda v: _service(office, v), "is no service"),
+                            keep_place=(bool, lambda v: True, "must be true or false", True))
+    elif action in ("prioritise", "cancel"):
+        params = {}
+    else:
+        raise web.HTTPNotFound(text=f"no ticket action {action!r}")
+    return web.json_response(await office.command(request[SESSION], action, label=label,
+                                                  **params))
+
+
+@allowed(*MANAGERS)
+async def service_action(office: OfficeServer, request: web.Request) -> web.Response:
+    prefix, action = request.match_info["prefix"].upper(), request.match_info["action"]
+    if not _service(office, prefix):
+        raise web.HTTPNotFound(text=f"no service {prefix[:4]!r}")
+    if action not in ("open", "close"):
+        raise web.HTTPNotFound(text="a service can be opened or closed")
+    return web.json_response(await office.command(request[SESSION], action, service=prefix))
+
+
+@allowed(*MANAGERS)
+async def counter_action(office: OfficeServer, request: web.Request) -> web.Response:
+    counter, action = _number(request, "number"), request.match_info["action"]
+    if office.appliance.hall.config.counter(counter) is None:
+        raise web.HTTPNotFound(text=f"no counter {counter}")
+    if action not in ("pause", "resume", "logout"):
+        raise web.HTTPNotFound(text="a counter can be paused, resumed or logged out")
+    return web.json_response(await office.command(request[SESSION], action,
+                                                  counter=counter))
+
+
+# -- the virtual keypad ---------------------------------------------------------------------
+
+def _keypad_counter(office: OfficeServer, request: web.Request) -> int:
+    counter, session = _number(request, "number"), request[SESSION]
+    if office.appliance.hall.config.counter(counter) is None:
+        raise web.HTTPNotFound(text=f"no counter {counter}")
+    if session.role == TELLER and session.counter != counter:
+        raise web.HTTPForbidden(text=f"this teller works at counter {session.counter}")
+    return counter
+
+
+@allowed(*MANAGERS, TELLER)
+async def keypad_text(office: OfficeServer, request: web.Request) -> web.Response:
+    counter = _keypad_counter(office, request)
+    return web.json_response({"counter": counter,
+                              "text": office.appliance.keypad_texts.get(counter, "")})
+
+
+@allowed(*MANAGERS, TELLER)
+async def keypad_key(office: OfficeServer, request: web.Request) -> web.Response:
+    """One key, as a hardware keypad sends it: applied once however often the page sends the
+    same `request` id (a retry after a lost answer)."""
+    counter = _keypad_counter(office, request)
+    data = await body(request, key=(str, lambda v: re.fullmatch("[a-z]{1,10}", v), "is no key"),
+                      words=(list, lambda v: len(v) <= 3 and all(
+                          isinstance(w, str) and WORD.fullmatch(w) for w in v),
+                          "must be up to 3 words of letters and digits", []),
+                      request=(str, lambda v: re.fullmatch("[A-Za-z0-9-]{8,64}", v),
+                               "must be 8-64 letters, digits or -"))
+    await office.key(request[SESSION], counter, data["key"], data["words"], data["request"])
+    return web.json_response({"counter": counter,
+                              "text": office.appliance.keypad_texts.get(counter, "")})
+
+
+# -- reports ---------------------------------------------------------------------------------
+
+def _days(office: OfficeServer, request: web.Request) -> tuple[str, str]:
+    try:
+        return statistics.day_range(request.query.get("days", "today")[:40],
+                                    office.appliance.hall.today(time.time()))
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+
+
+@allowed(*MANAGERS)
+async def report(office: OfficeServer, request: web.Request) -> web.Response:
+    first, last = _days(office, request)
+    figures, estimates, hours = await office.appliance.in_process(
+        statistics.report, office.appliance.paths.database, first, last,
+        office.appliance.hall.config, time.time())
+    return web.json_response({
+        "first": first, "last": last, "estimates": estimates,
+        "hours": [{"hour": h, "issued": i, "finished": f} for h, i, f, *_ in hours],
+        "figures": {by: {str(key): vars(f) for key, f in rows.items()}
+                    for by, rows in figures.items()}})
+
+
+@allowed(*MANAGERS)
+async def report_csv(office: OfficeServer, request: web.Request) -> web.Response:
+    first, last = _days(office, request)
+    figures, _, _ = await office.appliance.in_process(
+        statistics.report, office.appliance.paths.database, first, last,
+        office.appliance.hall.config, time.time())
+    out = io.StringIO()
+    writer = None
+    for by, rows in figures.items():
+        for key, f in rows.items():
+            row = {"from": first, "to": last, "by": by, "key": key, **vars(f)}
+            if writer is None:
+                writer = csv.DictWriter(out, fieldnames=list(row))
+                writer.writeheader()
+            writer.writerow(row)
+    return web.Response(text=out.getvalue(), content_type="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="queue-{first}-{last}.csv"'})
+
+
+CHARTS = ("hourly", "waits", "ratings")
+
+
+@allowed(*MANAGERS)
+async def chart_svg(office: OfficeServer, request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in CHARTS:
+        raise web.HTTPNotFound(text=f"charts: {', '.join(CHARTS)}")
+    first, last = _days(office, request)
+    svg = await office.appliance.in_process(chart, name, office.appliance.paths.database,
+                                            first, last, office.appliance.hall.config)
+    return web.Response(body=svg, content_type="image/svg+xml", headers={
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+
+
+# -- the configuration ------------------------------------------------------------------------
+
+@allowed(ADMIN)
+async def get_config(office: OfficeServer, request: web.Request) -> web.Response:
+    text = await asyncio.to_thread(office.appliance.paths.config.read_text, encoding="utf-8")
+    if request.query.get("download"):
+        return web.Response(text=text, content_type="application/toml", headers={
+            "Content-Disposition": 'attachment; filename="config.toml"'})
+    return web.json_response({"text": text, "file": str(office.appliance.paths.config)})
+
+
+@allowed(ADMIN)
+async def put_config(office: OfficeServer, request: web.Request) -> web.Response:
+    """The edited file: checked like a reload (which option of which table is wrong, and
+    why), then installed and applied; refused, it changes nothing."""
+    data = await body(request, text=(str, lambda v: len(v.encode()) <= MAX_CONFIG_BYTES,
+                                     f"must be at most {MAX_CONFIG_BYTES} bytes"))
+    try:
+        await office.appliance.configure(data["text"].encode(), request[SESSION].user)
+    except ConfigError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    return web.json_response({"applied": True})
+
+
+@allowed(ADMIN)
+async def stick_files(office: OfficeServer, request: web.Request) -> web.Response:
+    """The running configuration as a USB stick for this box wants it: a zip of the file and
+    its signature with this box's installation key (unpack it at the stick's top)."""
+    data = await asyncio.to_thread(office.appliance.paths.config.read_bytes)
+    key = await asyncio.to_thread(read_key, office.appliance.paths.data)
+    if key is None:
+        raise web.HTTPConflict(text="this box has no installation key")
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        archive.writestr(CONFIG_NAME, data)
+        archive.writestr(SIGNATURE_NAME, sign({CONFIG_NAME: hashlib.sha256(data).hexdigest()},
+                                              key))
+    return web.Response(body=packed.getvalue(), content_type="application/zip", headers={
+        "Content-Disposition": 'attachment; filename="queue-config-stick.zip"'})
+
+
+# -- users and tokens -------------------------------------------------------------------------
+
+@allowed(ADMIN)
+async def list_users(office: OfficeServer, request: web.Request) -> web.Response:
+    found = await office.read(users.users)
+    return web.json_response([{"name": u.name, "role": u.role, "counter": u.counter}
+                              for u in found])
+
+
+@allowed(ADMIN)
+async def add_user(office: OfficeServer, request: web.Request) -> web.Response:
+    data = await body(request, name=(str, NAME.fullmatch, "must be 1-32 letters, digits, _ . -"),
+                      role=(str, (ADMIN, SUPERVISOR, TELLER).__contains__,
+                            "must be admin, supervisor or teller"),
+                      password=(str, lambda v: 10 <= len(v) <= 128, "must be 10-128 characters"),
+                      counter=(int, lambda v: office.appliance.hall.config.counter(v) is not None,
+                               "is no counter of the hall", None))
+    if (data["role"] == TELLER) != (data["counter"] is not None):
+        raise web.HTTPBadRequest(text="a teller, and only a teller, has a counter")
+    hashed = await asyncio.to_thread(hash_password, data.pop("password"))
+    return web.json_response(await office.command(request[SESSION], "add_user",
+                                                  password_hash=hashed, **data), status=201)
+
+
+@allowed(ADMIN)
+async def remove_user(office: OfficeServer, request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if not NAME.fullmatch(name):
+        raise web.HTTPBadRequest(text="no such user name")
+    result = await office.command(request[SESSION], "remove_user", name=name)
+    office.sessions.close_user(name)
+    return web.json_response(result)
+
+
+@allowed(ADMIN)
+async def add_token(office: OfficeServer, request: web.Request) -> web.Response:
+    """A token for a machine client (the HIS, an online platform): shown once, kept hashed."""
+    data = await body(request, label=(str, NAME.fullmatch, "must be 1-32 letters, digits, _ . -"),
+                      role=(str, MANAGERS.__contains__, "must be admin or supervisor"))
+    token = secrets.token_urlsafe(32)
+    await office.command(request[SESSION], "add_token", label=data["label"],
+                         token_hash=hashlib.sha256(token.encode()).hexdigest(), role=data["role"])
+    return web.json_response({**data, "token": token}, status=201)
+
+
+def routes(app: web.Application, office: OfficeServer) -> None:
+    def bind(handler):
+        async def bound(request: web.Request) -> web.StreamResponse:
+            return await handler(office, request)
+        return bound
+
+    for method, path, handler in (
+            ("POST", "/api/setup", setup), ("POST", "/api/sign-in", sign_in),
+            ("POST", "/api/sign-out", sign_out), ("GET", "/api/me", me),
+            ("GET", "/api/monitor", get_monitor), ("GET", "/api/queue", get_queue),
+            ("GET", "/api/events", events), ("GET", "/api/devices", devices),
+            ("POST", "/api/tickets", issue), ("GET", "/api/tickets", find_tickets),
+            ("POST", "/api/tickets/{label}/{action}", ticket_action),
+            ("POST", "/api/services/{prefix}/{action}", service_action),
+            ("POST", "/api/counters/{number}/{action}", counter_action),
+            ("GET", "/api/keypads/{number}", keypad_text),
+            ("POST", "/api/keypads/{number}", keypad_key),
+            ("GET", "/api/reports", report), ("GET", "/api/reports.csv", report_csv),
+            ("GET", "/api/charts/{name}.svg", chart_svg),
+            ("GET", "/api/users", list_users), ("POST", "/api/users", add_user),
+            ("POST", "/api/users/{name}/remove", remove_user),
+            ("POST", "/api/tokens", add_token),
+            ("GET", "/api/config", get_config), ("POST", "/api/config", put_config),
+            ("GET", "/api/config/stick.zip", stick_files)):
+        app.router.add_route(method, path, bind(handler))

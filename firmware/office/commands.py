@@ -1,0 +1,77 @@
+"""The back office's changes, applied by the loop: each OfficeCommand to one hall operation.
+
+Run inside `Appliance.handle` under `hall.acting_as(user)`, so every event names who made it;
+a QueueError refuses the command and changed nothing. Results are JSON-ready.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from drivers.events import OfficeCommand
+from queue_core import Hall, errors, users
+
+if TYPE_CHECKING:
+    from firmware.main import Appliance
+
+
+def _ticket(ticket) -> dict[str, Any]:
+    return {"label": ticket.label, "service": ticket.service, "state": ticket.state.value}
+
+
+def _issue(app: Appliance, at: float, service: str, vip: bool = False) -> dict[str, Any]:
+    """A ticket for a caller who is not at the buttons: its number, no print."""
+    issued = app.hall.issue(service, at, vip=vip)
+    app.update_leds(at)
+    return {**_ticket(issued.ticket), "ahead": issued.ahead}
+
+
+def _service_state(operation: Callable) -> Callable:
+    def run(app: Appliance, at: float, service: str) -> dict[str, Any]:
+        operation(app.hall, service, at)
+        app.update_leds(at)
+        return {"service": service}
+    return run
+
+
+def _counter(operation: Callable) -> Callable:
+    def run(app: Appliance, at: float, counter: int) -> dict[str, Any]:
+        operation(app.hall, counter, at)
+        return {"counter": counter}
+    return run
+
+
+def _on_ticket(operation: Callable) -> Callable:
+    def run(app: Appliance, at: float, label: str, **params) -> dict[str, Any]:
+        return _ticket(operation(app.hall, label, at, **params))
+    return run
+
+
+def _users(operation: Callable) -> Callable:
+    def run(app: Appliance, at: float, **params) -> dict[str, Any]:
+        operation(app.hall.db, now=at, by=app.hall.actor, **params)
+        return {name: value for name, value in params.items() if name in ("name", "label")}
+    return run
+
+
+COMMANDS: dict[str, Callable[..., Any]] = {
+    "issue": _issue,
+    "close": _service_state(Hall.close_service), "open": _service_state(Hall.open_service),
+    "pause": _counter(Hall.pause), "resume": _counter(Hall.resume),
+    "logout": _counter(Hall.logout),
+    "move": _on_ticket(Hall.move), "prioritise": _on_ticket(Hall.prioritise),
+    "transfer": _on_ticket(Hall.transfer_waiting), "cancel": _on_ticket(Hall.cancel),
+    "add_user": _users(users.add_user), "set_password": _users(users.set_password),
+    "remove_user": _users(users.remove_user), "add_token": _users(users.add_token),
+    "remove_token": _users(users.remove_token),
+}
+
+
+def apply(app: Appliance, event: OfficeCommand) -> Any:
+    """Apply `event` to the hall as its user; raises QueueError (nothing changed) or TypeError
+    for parameters the command does not take (the server checks them first)."""
+    command = COMMANDS.get(event.command)
+    if command is None:
+        raise errors.QueueError(f"no command {event.command!r}")
+    with app.hall.acting_as(event.user):
+        return command(app, event.at, **event.params)
