@@ -72,8 +72,8 @@ def counter_key(counter: int, key: str, args: list[str], at: float) -> CounterKe
 
 @dataclass(frozen=True)
 class BackOffice:
-    """A back-office command: status, help, waiting, stats (params: days), cancel (params:
-    label), reload, export, refresh_keypad (params: counter) or quit."""
+    """A console command: status, help, waiting, stats (params: days), cancel (params:
+    label), reload, export, office-code, refresh_keypad (params: counter) or quit."""
 
     command: str
     at: float

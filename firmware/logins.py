@@ -10,6 +10,7 @@ from queue_core import errors
 
 FREE_TRIES = 3       # wrong PINs in a row before logins at that counter are delayed
 LONGEST = 300.0      # seconds: the delay doubles from 2 s up to this
+PLACES = 10_000      # places remembered before those no longer waiting are forgotten
 
 
 class LoginGuard:
@@ -34,6 +35,9 @@ class LoginGuard:
         """Count a wrong secret; returns what the back office is told, once logins wait."""
         wrong = self._wrong.get(place, (0, 0.0))[0] + 1
         delay = min(LONGEST, 2.0 ** (wrong - FREE_TRIES + 1)) if wrong >= FREE_TRIES else 0.0
+        if len(self._wrong) >= PLACES:   # made-up names must not fill the memory: forget
+            now = self.clock()          # the places no longer waiting
+            self._wrong = {p: w for p, w in self._wrong.items() if w[1] > now}
         self._wrong[place] = (wrong, self.clock() + delay)
         if not delay:
             return None

@@ -357,3 +357,36 @@ def test_an_export_to_a_stick_carries_no_credentials(tmp_path):
             "SELECT password FROM users UNION ALL SELECT token_hash FROM tokens")]
         assert len(hashes) == 4 and not any(h.encode() in copy for h in hashes)
     run(test)(tmp_path)
+
+
+def test_counters_users_devices_and_signing_out(tmp_path):
+    async def test(app, day, server, admin, client):
+        tia = await signed_in(client, "tia")
+        await tia.call("POST", "/api/keypads/1", {"key": "login", "words": ["T01", "1111"],
+                                                  "request": "login-000001"})
+        assert (await admin.call("POST", "/api/counters/1/pause", {}))[0] == 200
+        _, monitor = await admin.call("GET", "/api/monitor")
+        assert monitor["counters"][0]["paused"] and monitor["counters"][0]["teller"] == "T01"
+        assert (await admin.call("POST", "/api/counters/1/resume", {}))[0] == 200
+        assert (await admin.call("POST", "/api/counters/1/logout", {}))[0] == 200
+        _, data = await tia.call("GET", "/api/keypads/1")
+        assert data["text"].startswith("LOGGED OUT")
+        await admin.call("POST", "/api/tickets", {"service": "A"})
+        assert (await admin.call("POST", "/api/tickets/A001/prioritise", {}))[0] == 200
+        _, queue = await admin.call("GET", "/api/queue")
+        assert queue["services"]["A"][0]["vip"]
+        status, devices = await admin.call("GET", "/api/devices")
+        assert status == 200 and devices["printer"] == "ok"
+        _, listed = await admin.call("GET", "/api/users")
+        assert [u["name"] for u in listed] == ["ada", "sam", "tia"]
+        assert (await admin.call("POST", "/api/users/tia/remove", {}))[0] == 200
+        assert (await tia.call("GET", "/api/keypads/1"))[0] == 401   # her session ended
+        status, data = await admin.call("POST", "/api/users/ada/remove", {})
+        assert status == 400 and "admin" in data["error"]   # the last admin stays
+        assert (await admin.call("POST", "/api/sign-out", {}))[0] == 200
+        assert (await admin.call("GET", "/api/users"))[0] == 401
+        who = {row[0] for row in app.hall.db.execute(
+            "SELECT by_user FROM events WHERE kind IN ('pause', 'resume', 'logout', 'user')"
+            " AND by_user IS NOT NULL")}
+        assert who == {"ada", "setup:ada"}   # (the first admin was made with the setup code)
+    run(test)(tmp_path)

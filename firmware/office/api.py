@@ -110,7 +110,7 @@ async def setup(office: OfficeServer, request: web.Request) -> web.Response:
         office.guard.failed(place)
         raise web.HTTPForbidden(text="wrong or used setup code")
     office.guard.succeeded(place)
-    hashed = await asyncio.to_thread(hash_password, data["password"])
+    hashed = await office.scrypt(hash_password, data["password"])
     existing = await office.read(lambda db: users.user(db, data["name"]))
     admin = _system(data["name"])
     if existing is None:
@@ -133,7 +133,7 @@ async def sign_in(office: OfficeServer, request: web.Request) -> web.Response:
                       password=(str, lambda v: len(v) <= 128, "is too long"))
     office.guard.check(data["name"])
     user = await office.read(lambda db: users.user(db, data["name"]))
-    if not await asyncio.to_thread(password_matches, user and user.password, data["password"]):
+    if not await office.scrypt(password_matches, user and user.password, data["password"]):
         if warning := office.guard.failed(data["name"]):
             office.appliance.devices.office.report(warning)
         raise web.HTTPUnauthorized(text="wrong name or password")
@@ -406,7 +406,7 @@ async def add_user(office: OfficeServer, request: web.Request) -> web.Response:
                                "is no counter of the hall", None))
     if (data["role"] == TELLER) != (data["counter"] is not None):
         raise web.HTTPBadRequest(text="a teller, and only a teller, has a counter")
-    hashed = await asyncio.to_thread(hash_password, data.pop("password"))
+    hashed = await office.scrypt(hash_password, data.pop("password"))
     return web.json_response(await office.command(request[SESSION], "add_user",
                                                   password_hash=hashed, **data), status=201)
 

@@ -71,6 +71,7 @@ class OfficeServer:
         self.runner: web.AppRunner | None = None
         self.url: str | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._scrypt = asyncio.Lock()
 
     # -- running -----------------------------------------------------------------------------
 
@@ -148,6 +149,12 @@ class OfficeServer:
         log.info("back office: a setup code was printed")
 
     # -- reading and changing ----------------------------------------------------------------
+
+    async def scrypt(self, work: Callable, *args) -> Any:
+        """A password hashed or checked on a thread (slow by design), one at a time: a flood of
+        sign-ins waits its turn instead of taking the cores the hall needs."""
+        async with self._scrypt:
+            return await asyncio.to_thread(work, *args)
 
     async def read(self, query: Callable[[sqlite3.Connection], Any]) -> Any:
         """`query(db)` on a read-only connection, in a thread: the loop never waits on it."""
