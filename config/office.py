@@ -6,9 +6,10 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from config.table import Table
+from config.table import ConfigError, Table
 
 FILE = re.compile(r"/[A-Za-z0-9_./-]{1,200}")
+HOST = re.compile(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class OfficeConfig:
     key: str = ""
     plain_http_on_lan: bool = False   # tls = false beyond loopback needs this said outright
     session_minutes: int = 60     # a session idle this long ends
+    names: tuple[str, ...] = ()   # host names the box answers to besides its own (DNS names
+    #                               the hall gave it); any other is refused (DNS rebinding)
 
     @property
     def loopback(self) -> bool:
@@ -40,7 +43,9 @@ def read_office(t: Table) -> OfficeConfig:
                   "must be an absolute path"),
         plain_http_on_lan=t.get("plain_http_on_lan", bool, d.plain_http_on_lan),
         session_minutes=t.get("session_minutes", int, d.session_minutes,
-                              lambda v: 5 <= v <= 1440, "must be 5 to 1440"))
+                              lambda v: 5 <= v <= 1440, "must be 5 to 1440"),
+        names=tuple(t.get("names", list, [], lambda v: len(v) <= 16 and all(
+            HOST.fullmatch(n) for n in v), "must list up to 16 host names", item=str)))
     if not config.tls and not config.loopback and not config.plain_http_on_lan:
         raise t.error("tls", "false serves passwords in clear on the LAN: set"
                       " plain_http_on_lan = true to mean it, or keep tls")
@@ -56,3 +61,18 @@ def _ip_address(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def check_certificate(config: OfficeConfig) -> None:
+    """Raises ConfigError unless the hall's certificate and key (if named) load together: a
+    file that cannot would leave the box without its back office after the next start."""
+    if not config.certificate:
+        return
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(config.certificate,
+                                                                            config.key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"[office], option 'certificate': {config.certificate} and"
+                          f" {config.key} cannot be loaded ({exc})") from None

@@ -30,6 +30,7 @@ class CounterKey:
     params: dict[str, Any] = field(default_factory=dict)
     request: tuple[str, str] | None = None   # (source, id): applied once, however often sent
     done: Any = None                         # a future the loop resolves once it has handled it
+    user: str | None = None                  # the back-office user at a virtual keypad
 
     def __repr__(self) -> str:
         """Never the PIN: events are logged. Nor a login's teller id: a teller who typed the
@@ -37,7 +38,8 @@ class CounterKey:
         params = {k: "***" if k in SECRET_PARAMS or self.key == "login" else v
                   for k, v in self.params.items()}
         return (f"CounterKey(counter={self.counter}, key={self.key!r}, at={self.at},"
-                f" params={params}, request={self.request})")
+                f" params={params}, request={self.request}"
+                + (f", user={self.user!r})" if self.user else ")"))
 
 
 SIMPLE_KEYS = ("call", "recall", "start", "skip", "finish", "pause", "resume", "logout")

@@ -8,6 +8,7 @@ display, announcements, button LEDs, keypad displays.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import multiprocessing
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Coroutine
 
 from config import ApplianceConfig, ConfigError, load_config, parse_config, remember
+from config.office import check_certificate
 from config.pin_hashing import keepable
 from drivers import Devices
 from drivers.display import TICK
@@ -412,6 +414,10 @@ class Appliance:
         self.logins.succeeded(counter)
 
     def _counter_key(self, event: CounterKey) -> None:
+        with self.hall.acting_as(event.user) if event.user else contextlib.nullcontext():
+            self._key(event)
+
+    def _key(self, event: CounterKey) -> None:
         operation = self._login if event.key == "login" else KEY_OPERATIONS.get(event.key)
         if operation is None:
             log.error("counter %d: unknown key %r", event.counter, event.key)
@@ -537,12 +543,16 @@ class Appliance:
         except OSError as exc:   # the file itself is valid: the next boot reads it again
             log.error("the reloaded configuration was not kept as the last valid one: %s", exc)
 
-    async def configure(self, data: bytes, user: str) -> None:
+    async def configure(self, data: bytes, user: str) -> list[str]:
         """The back office's edit of the configuration file: checked like a reload (raises
         ConfigError or ReconfigurationRefused, nothing changed), installed as a stick's is
-        (the replaced file kept as config.toml.previous) and applied; its events name `user`."""
+        (the replaced file kept as config.toml.previous) and applied; its events name `user`.
+        Returns the tables whose changes wait for the next start ([hardware], [office])."""
         async with self._reloads:
             new = await asyncio.to_thread(lambda: keepable(parse_config(data, FORM), FORM))
+            await asyncio.to_thread(check_certificate, new.office)
+            later = [f"[{name}]" for name in ("hardware", "office")
+                     if getattr(new, name) != getattr(self.config, name)]
             now = self.clock()
             self.hall.check_reconfiguration(new.hall, now)
             running = (self.config, self.paths.config)
@@ -556,6 +566,7 @@ class Appliance:
                 raise
             self.devices.office.report(f"configuration changed in the back office by {user}")
             await asyncio.to_thread(remember, new.data, self.paths.last_valid)
+            return later
 
     def _apply(self, new: ApplianceConfig, now: float) -> None:
         """Run on `new`, if the hall accepts it (raises ReconfigurationRefused: it would orphan
@@ -563,8 +574,9 @@ class Appliance:
         for done in self.hall.reconfigure(new.hall, now):
             log.info(done)
             self.devices.office.report(done)
-        if new.hardware != self.config.hardware:
-            log.warning("the [hardware] changes take effect at the next start")
+        for name in ("hardware", "office"):
+            if getattr(new, name) != getattr(self.config, name):
+                log.warning("the [%s] changes take effect at the next start", name)
         self.config = new
         self.update_leds(now)
         self._refresh(now)

@@ -122,11 +122,13 @@ class Hall:
     # -- reconfiguration ---------------------------------------------------------------------
 
     def reconfigure(self, new: HallConfig, now: float) -> list[str]:
-        """Run on `new` from now on, if it orphans no one (see check_reconfiguration). Tellers
-        it no longer lists are logged out, each with an event; returns what was done."""
+        """Run on `new` from now on, if it orphans no one (see check_reconfiguration), with an
+        event saying so. Tellers it no longer lists are logged out, each with an event; returns
+        what was done."""
         self.check_reconfiguration(new, now)
         done = []
         with transaction(self.db):
+            self._log(now, "configure")
             for row in self.db.execute("SELECT counter, teller FROM counter_sessions").fetchall():
                 if new.teller(row["teller"]) is None:
                     self.db.execute("DELETE FROM counter_sessions WHERE counter = ?",

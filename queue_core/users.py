@@ -11,7 +11,7 @@ from queue_core.pins import usable_hash
 from queue_core.storage import transaction
 
 ROLES = ("admin", "supervisor", "teller")
-NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")   # a user's name, a token's label
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")   # a user's name, a token's label
 TOKEN_HASH = re.compile(r"[0-9a-f]{64}")      # sha256 of the token, hex
 
 
@@ -35,7 +35,8 @@ def add_user(db: sqlite3.Connection, name: str, role: str, password_hash: str, n
         raise UserRefused(f"no counter {counter!r}: a counter is a number from 1")
     _check_password(password_hash)
     with transaction(db):
-        if user(db, name) is not None:
+        if db.execute("SELECT 1 FROM users WHERE lower(name) = lower(?)",
+                      (name,)).fetchone() is not None:   # (ADA beside ada misleads)
             raise UserRefused(f"user {name!r} exists already")
         db.execute("INSERT INTO users (name, role, counter, password, changed_at)"
                    " VALUES (?, ?, ?, ?, ?)", (name, role, counter, password_hash, now))
@@ -114,7 +115,8 @@ def remove_token(db: sqlite3.Connection, label: str, now: float, *,
 
 def _check_name(name: object, what: str) -> None:
     if not isinstance(name, str) or NAME.fullmatch(name) is None:
-        raise UserRefused(f"a {what}'s name must be 1 to 32 letters, digits, '_', '.' or '-'")
+        raise UserRefused(f"a {what}'s name must be 1 to 32 letters, digits, '_', '.' or '-',"
+                          " beginning with a letter or digit")
 
 
 def _check_role(role: object) -> None:

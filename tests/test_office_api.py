@@ -9,13 +9,14 @@ import re
 import socket
 import time
 import zipfile
+from pathlib import Path
 
 from aiohttp import ClientTimeout
 
 from drivers.events import ButtonPressed
 from firmware.signature import read_key
 from firmware.stick import discard, export, read_bundle
-from office import PASSWORD, Browser, office
+from office import PASSWORD, Browser, office, printed_setup_code
 from rs485 import wait_for
 
 
@@ -67,7 +68,6 @@ def test_repeated_wrong_passwords_make_sign_in_wait(tmp_path):
 
 def test_the_setup_code_works_once(tmp_path):
     async def test(app, day, server, admin, client):
-        from office import printed_setup_code
         code = printed_setup_code(day.devices.printer.link.directory)
         status, data = await Browser(client).call("POST", "/api/setup", {
             "code": code, "name": "eve", "password": PASSWORD})
@@ -290,7 +290,6 @@ def test_no_password_pin_or_code_reaches_the_log(tmp_path, caplog):
         await Browser(client).sign_in("sam", "guess number 1")
         server.new_setup_code()
         await asyncio.sleep(0.3)
-        from office import printed_setup_code
         code = printed_setup_code(day.devices.printer.link.directory)
         assert code not in caplog.text
     run(test)(tmp_path)
@@ -390,3 +389,136 @@ def test_counters_users_devices_and_signing_out(tmp_path):
             " AND by_user IS NOT NULL")}
         assert who == {"ada", "setup:ada"}   # (the first admin was made with the setup code)
     run(test)(tmp_path)
+
+
+def test_guesses_sent_at_once_wait_their_turn(tmp_path):
+    """Each password is checked after the one before it has counted: a burst of guesses gets
+    three answers, then waits, and the right password in it gets in no sooner."""
+    async def test(app, day, server, admin, client):
+        guesses = [f"wrong guess {n:03d}" for n in range(20)] + [PASSWORD]
+        answers = await asyncio.gather(*(Browser(client).sign_in("sam", guess)
+                                         for guess in guesses))
+        assert answers.count(401) == 3 and answers[-1] == 429
+    run(test)(tmp_path)
+
+
+def test_a_teller_s_page_hears_that_something_changed_and_nothing_more(tmp_path):
+    async def test(app, day, server, admin, client):
+        tia = await signed_in(client, "tia")
+        stream = await tia.raw("GET", "/api/events", timeout=ClientTimeout(total=10))
+        await admin.call("POST", "/api/tickets", {"service": "C"})
+        while not (line := (await asyncio.wait_for(stream.content.readline(), 5)).decode()
+                   ).startswith("data: "):
+            pass
+        assert line.strip() == "data: {}"
+        stream.close()
+    run(test)(tmp_path)
+
+
+def test_a_stream_ends_with_its_session(tmp_path):
+    async def test(app, day, server, admin, client):
+        sam = await signed_in(client, "sam")
+        stream = await sam.raw("GET", "/api/events", timeout=ClientTimeout(total=10))
+        assert (await admin.call("POST", "/api/users/sam/remove", {}))[0] == 200
+        await admin.call("POST", "/api/tickets", {"service": "A"})
+        rest = await asyncio.wait_for(stream.content.read(), 5)   # it ends: nothing of A001
+        assert b"A001" not in rest
+    run(test)(tmp_path)
+
+
+def test_odd_event_ids_are_answered(tmp_path):
+    async def test(app, day, server, admin, client):
+        for sent, status in (("9" * 19, 400), ("-1", 400), ("abc", 400)):
+            response = await admin.raw("GET", "/api/events", {"Last-Event-ID": sent})
+            assert response.status == status, sent
+        ahead = await admin.raw("GET", "/api/events", {"Last-Event-ID": "999999"})
+        assert (await asyncio.wait_for(ahead.content.readline(), 5)) == b"event: reload\n"
+        ahead.close()
+    run(test)(tmp_path)
+
+
+def test_the_virtual_keypad_and_the_configuration_name_their_user(tmp_path):
+    async def test(app, day, server, admin, client):
+        tia = await signed_in(client, "tia")
+        await tia.call("POST", "/api/keypads/1", {"key": "login", "words": ["T01", "1111"],
+                                                  "request": "login-000001"})
+        _, current = await admin.call("GET", "/api/config")
+        _, applied = await admin.call("POST", "/api/config", {"text": current["text"].replace(
+            "session_minutes = 60", "session_minutes = 30")})
+        assert applied == {"applied": True, "at_next_start": ["[office]"]}
+        who = dict(app.hall.db.execute(
+            "SELECT kind, by_user FROM events WHERE kind IN ('login', 'configure')"))
+        assert who == {"login": "tia", "configure": "ada"}
+    run(test)(tmp_path)
+
+
+def test_a_certificate_that_cannot_load_is_refused(tmp_path):
+    async def test(app, day, server, admin, client):
+        (tmp_path / "cert.pem").write_text("not a certificate")
+        _, current = await admin.call("GET", "/api/config")
+        status, data = await admin.call("POST", "/api/config", {"text": current["text"].replace(
+            "[office]", f'[office]\ncertificate = "{tmp_path}/cert.pem"\n'
+                        f'key = "{tmp_path}/cert.pem"')})
+        assert status == 400 and "cannot be loaded" in data["error"]
+    run(test)(tmp_path)
+
+
+def test_a_setup_code_makes_no_second_admin_and_resets_only_an_admin(tmp_path):
+    async def test(app, day, server, admin, client):
+        for name in ("mallory", "tia"):
+            server.new_setup_code()
+            await asyncio.sleep(0.3)
+            code = printed_setup_code(day.devices.printer.link.directory)
+            status, _ = await Browser(client).call("POST", "/api/setup", {
+                "code": code, "name": name, "password": "taken over at last"})
+            assert status == 403, name
+        assert await Browser(client).sign_in("tia") == 200   # her password stands
+        _, listed = await admin.call("GET", "/api/users")
+        assert "mallory" not in [u["name"] for u in listed]
+    run(test)(tmp_path)
+
+
+def test_requests_to_another_name_nested_json_and_weak_passwords_are_refused(tmp_path):
+    async def test(app, day, server, admin, client):
+        rebound = {"Host": "rebind.evil.example", "Origin": "http://rebind.evil.example"}
+        status, _ = await admin.call("POST", "/api/sign-in",
+                                     {"name": "ada", "password": PASSWORD}, headers=rebound)
+        assert status == 421
+        status, _ = await Browser(client).call("POST", "/api/sign-in", data=b"[" * 100_000,
+                                               headers={"Content-Type": "application/json"})
+        assert status == 400
+        for name, password in (("tom", " " * 12), ("tom", "\0" * 12), ("ADA", PASSWORD),
+                               ("..", PASSWORD)):
+            status, data = await admin.call("POST", "/api/users", {
+                "name": name, "role": "supervisor", "password": password})
+            assert status == 400, (name, data)
+    run(test)(tmp_path)
+
+
+def test_a_revoked_token_is_refused(tmp_path):
+    async def test(app, day, server, admin, client):
+        _, made = await admin.call("POST", "/api/tokens", {"label": "his", "role": "supervisor"})
+        _, tokens = await admin.call("GET", "/api/tokens")
+        assert [(t["label"], t["role"]) for t in tokens] == [("his", "supervisor")]
+        assert (await admin.call("POST", "/api/tokens/his/remove", {}))[0] == 200
+        response = await client.get("/api/monitor",
+                                    headers={"Authorization": f"Bearer {made['token']}"})
+        assert response.status == 401
+    run(test)(tmp_path)
+
+
+def test_every_api_route_is_in_the_document(tmp_path):
+    import yaml
+    from config.office import OfficeConfig
+    from firmware.office.server import OfficeServer
+    from hallday import wire
+
+    spec = yaml.safe_load((Path(__file__).parent.parent / "docs" / "office-api.yaml")
+                          .read_text())["paths"]
+    app, day = wire(tmp_path)
+    routes = {(route.method.lower(), route.resource.canonical)
+              for route in OfficeServer(app, OfficeConfig()).make_app().router.routes()
+              if route.resource.canonical.startswith("/api/") and route.method != "HEAD"}
+    day.devices.close()
+    documented = {(method, path) for path, methods in spec.items() for method in methods}
+    assert routes == documented

@@ -8,10 +8,12 @@ import asyncio
 import csv
 import hashlib
 import io
+import logging
 import re
 import secrets
 import time
 import zipfile
+from dataclasses import fields
 from functools import wraps
 from typing import TYPE_CHECKING
 
@@ -21,20 +23,25 @@ from aiohttp import web
 from config import ConfigError
 from config.load import MAX_CONFIG_BYTES
 from firmware.office.charts import chart
-from firmware.office.server import COOKIE, SESSION
+from firmware.office.server import BEARER, COOKIE, SESSION, token_identity
 from firmware.signature import read_key, sign
 from firmware.stick import CONFIG_NAME, SIGNATURE_NAME
 from queue_core import statistics, users
 from queue_core.monitor import monitor, queue
-from queue_core.pins import hash_password, password_matches
+from queue_core.pins import password_matches
 
 if TYPE_CHECKING:
     from firmware.office.server import OfficeServer
 
+log = logging.getLogger(__name__)
+
 ADMIN, SUPERVISOR, TELLER = "admin", "supervisor", "teller"
+TYPES = {str: "string", int: "number", bool: "true or false", list: "array"}
 MANAGERS = (ADMIN, SUPERVISOR)
+TOKEN_RECHECK = 5.0   # seconds: how soon a revoked token's open stream ends
 LABEL = re.compile(r"[A-Z][0-9]{1,4}")
-NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+NAME_RULE = "must be 1-32 letters, digits, _ . -, beginning with a letter or digit"
 WORD = re.compile(r"[A-Za-z0-9@]{1,16}")   # a keypad key's words: B, back, @2, T01, 1111
 
 
@@ -58,7 +65,7 @@ async def body(request: web.Request, /, **fields: tuple) -> dict:
     field with a default may be left out."""
     try:
         data = await request.json()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):   # (nested beyond reason)
         raise web.HTTPBadRequest(text="the body must be a JSON object") from None
     if not isinstance(data, dict):
         raise web.HTTPBadRequest(text="the body must be a JSON object")
@@ -72,10 +79,20 @@ async def body(request: web.Request, /, **fields: tuple) -> dict:
                 continue
             raise web.HTTPBadRequest(text=f"field {name!r} is missing")
         value = data[name]
-        if type(value) is not kind or not check(value):   # (bool is no int here)
+        if type(value) is not kind:   # (bool is no int here)
+            raise web.HTTPBadRequest(text=f"field {name!r} must be a JSON {TYPES[kind]}")
+        if not check(value):
             raise web.HTTPBadRequest(text=f"field {name!r} {why}")
         out[name] = value
     return out
+
+
+def _password(value: str) -> bool:
+    """10-128 characters, none of them a control character, not only spaces."""
+    return 10 <= len(value) <= 128 and value.strip() != "" and value.isprintable()
+
+
+PASSWORD_RULE = "must be 10-128 printable characters, not only spaces"
 
 
 def _label(request: web.Request) -> str:
@@ -102,16 +119,21 @@ async def setup(office: OfficeServer, request: web.Request) -> web.Response:
     """The printed one-time code sets an admin's password: the first admin, or one who
     forgot theirs."""
     data = await body(request, code=(str, lambda v: len(v) <= 64, "is too long"),
-                      name=(str, NAME.fullmatch, "must be 1-32 letters, digits, _ . -"),
-                      password=(str, lambda v: 10 <= len(v) <= 128, "must be 10-128 characters"))
+                      name=(str, NAME.fullmatch, NAME_RULE),
+                      password=(str, _password, PASSWORD_RULE))
     place = f"setup from {request.remote}"
     office.guard.check(place)
+    existing = await office.read(lambda db: users.user(db, data["name"]))
+    first = not await office.read(users.has_admin)
+    if not first and (existing is None or existing.role != ADMIN):
+        office.guard.failed(place)   # (the code itself is not spent on a wrong name)
+        raise web.HTTPForbidden(text="a setup code makes the first admin, or sets an admin's"
+                                     " password; an admin makes the other users")
     if not office.setup.use(data["code"]):
         office.guard.failed(place)
         raise web.HTTPForbidden(text="wrong or used setup code")
     office.guard.succeeded(place)
-    hashed = await office.scrypt(hash_password, data["password"])
-    existing = await office.read(lambda db: users.user(db, data["name"]))
+    hashed = await office.hash_password(data["password"])
     admin = _system(data["name"])
     if existing is None:
         await office.command(admin, "add_user", name=data["name"], role=ADMIN,
@@ -119,8 +141,10 @@ async def setup(office: OfficeServer, request: web.Request) -> web.Response:
     else:
         await office.command(admin, "set_password", name=data["name"], password_hash=hashed)
     office.sessions.close_user(data["name"])
-    return web.json_response({"name": data["name"], "role": ADMIN if existing is None
-                              else existing.role})
+    log.warning("back office: %s set with the setup code, from %s",
+                f"the first admin {data['name']}" if first else
+                f"admin {data['name']}'s password", request.remote)
+    return web.json_response({"name": data["name"], "role": ADMIN})
 
 
 def _system(name: str):
@@ -131,13 +155,21 @@ def _system(name: str):
 async def sign_in(office: OfficeServer, request: web.Request) -> web.Response:
     data = await body(request, name=(str, lambda v: len(v) <= 64, "is too long"),
                       password=(str, lambda v: len(v) <= 128, "is too long"))
-    office.guard.check(data["name"])
-    user = await office.read(lambda db: users.user(db, data["name"]))
-    if not await office.scrypt(password_matches, user and user.password, data["password"]):
-        if warning := office.guard.failed(data["name"]):
-            office.appliance.devices.office.report(warning)
-        raise web.HTTPUnauthorized(text="wrong name or password")
-    office.guard.succeeded(data["name"])
+    async with office.checking:   # one at a time: each guess sees the failures before it
+        office.guard.check(data["name"])
+        user = await office.read(lambda db: users.user(db, data["name"]))
+        if not await asyncio.to_thread(password_matches, user and user.password,
+                                       data["password"]):
+            # The name is said only if it is a user's: one typed in the wrong field may be
+            # a password.
+            log.warning("back office: a wrong password for %s from %s",
+                        repr(user.name) if user else "an unknown name", request.remote)
+            if warning := office.guard.failed(data["name"]):
+                log.warning("back office: %s", warning if user else "sign-ins delayed")
+                office.appliance.devices.office.report(warning if user else
+                                                       "back office: sign-ins delayed")
+            raise web.HTTPUnauthorized(text="wrong name or password")
+        office.guard.succeeded(data["name"])
     token, session = office.sessions.open(user.name, user.role, user.counter)
     response = web.json_response(_me(session))
     response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
@@ -181,7 +213,20 @@ async def get_queue(office: OfficeServer, request: web.Request) -> web.Response:
 
 @allowed(*MANAGERS, TELLER)
 async def events(office: OfficeServer, request: web.Request) -> web.StreamResponse:
-    return await office.feed.stream(request)
+    """The live event log; a teller's page hears only that something changed."""
+    session, cookie = request[SESSION], request.cookies.get(COOKIE)
+    if request[BEARER]:
+        token, checked = request.headers["Authorization"][7:].strip(), [time.monotonic()]
+
+        async def allowed() -> bool:   # a token revoked ends its stream (looked up at most
+            if time.monotonic() - checked[0] < TOKEN_RECHECK:   # every few seconds)
+                return True
+            checked[0] = time.monotonic()
+            return await office.read(lambda db: token_identity(db, token)) is not None
+    else:
+        async def allowed() -> bool:   # signed out, removed or idle: the stream ends too
+            return office.sessions.valid(cookie)
+    return await office.feed.stream(request, allowed, full=session.role in MANAGERS)
 
 
 @allowed(*MANAGERS)
@@ -319,14 +364,12 @@ async def report_csv(office: OfficeServer, request: web.Request) -> web.Response
         statistics.report, office.appliance.paths.database, first, last,
         office.appliance.hall.config, time.time())
     out = io.StringIO()
-    writer = None
+    writer = csv.DictWriter(out, fieldnames=["from", "to", "by", "key",
+                                             *(f.name for f in fields(statistics.Figures))])
+    writer.writeheader()
     for by, rows in figures.items():
         for key, f in rows.items():
-            row = {"from": first, "to": last, "by": by, "key": key, **vars(f)}
-            if writer is None:
-                writer = csv.DictWriter(out, fieldnames=list(row))
-                writer.writeheader()
-            writer.writerow(row)
+            writer.writerow({"from": first, "to": last, "by": by, "key": key, **vars(f)})
     return web.Response(text=out.getvalue(), content_type="text/csv", headers={
         "Content-Disposition": f'attachment; filename="queue-{first}-{last}.csv"'})
 
@@ -364,10 +407,10 @@ async def put_config(office: OfficeServer, request: web.Request) -> web.Response
     data = await body(request, text=(str, lambda v: len(v.encode()) <= MAX_CONFIG_BYTES,
                                      f"must be at most {MAX_CONFIG_BYTES} bytes"))
     try:
-        await office.appliance.configure(data["text"].encode(), request[SESSION].user)
+        later = await office.appliance.configure(data["text"].encode(), request[SESSION].user)
     except ConfigError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
-    return web.json_response({"applied": True})
+    return web.json_response({"applied": True, "at_next_start": later})
 
 
 @allowed(ADMIN)
@@ -398,15 +441,15 @@ async def list_users(office: OfficeServer, request: web.Request) -> web.Response
 
 @allowed(ADMIN)
 async def add_user(office: OfficeServer, request: web.Request) -> web.Response:
-    data = await body(request, name=(str, NAME.fullmatch, "must be 1-32 letters, digits, _ . -"),
+    data = await body(request, name=(str, NAME.fullmatch, NAME_RULE),
                       role=(str, (ADMIN, SUPERVISOR, TELLER).__contains__,
                             "must be admin, supervisor or teller"),
-                      password=(str, lambda v: 10 <= len(v) <= 128, "must be 10-128 characters"),
+                      password=(str, _password, PASSWORD_RULE),
                       counter=(int, lambda v: office.appliance.hall.config.counter(v) is not None,
                                "is no counter of the hall", None))
     if (data["role"] == TELLER) != (data["counter"] is not None):
         raise web.HTTPBadRequest(text="a teller, and only a teller, has a counter")
-    hashed = await office.scrypt(hash_password, data.pop("password"))
+    hashed = await office.hash_password(data.pop("password"))
     return web.json_response(await office.command(request[SESSION], "add_user",
                                                   password_hash=hashed, **data), status=201)
 
@@ -424,12 +467,28 @@ async def remove_user(office: OfficeServer, request: web.Request) -> web.Respons
 @allowed(ADMIN)
 async def add_token(office: OfficeServer, request: web.Request) -> web.Response:
     """A token for a machine client (the HIS, an online platform): shown once, kept hashed."""
-    data = await body(request, label=(str, NAME.fullmatch, "must be 1-32 letters, digits, _ . -"),
+    data = await body(request, label=(str, NAME.fullmatch, NAME_RULE),
                       role=(str, MANAGERS.__contains__, "must be admin or supervisor"))
     token = secrets.token_urlsafe(32)
     await office.command(request[SESSION], "add_token", label=data["label"],
                          token_hash=hashlib.sha256(token.encode()).hexdigest(), role=data["role"])
     return web.json_response({**data, "token": token}, status=201)
+
+
+@allowed(ADMIN)
+async def list_tokens(office: OfficeServer, request: web.Request) -> web.Response:
+    return web.json_response(await office.read(lambda db: list(sqlite_utils.Database(db).query(
+        "SELECT label, role, created_at FROM tokens ORDER BY label"))))
+
+
+@allowed(ADMIN)
+async def remove_token(office: OfficeServer, request: web.Request) -> web.Response:
+    """A token revoked: its client is refused from its next request (an open stream ends)."""
+    label = request.match_info["label"]
+    if not NAME.fullmatch(label):
+        raise web.HTTPBadRequest(text="no such token label")
+    return web.json_response(await office.command(request[SESSION], "remove_token",
+                                                  label=label))
 
 
 def routes(app: web.Application, office: OfficeServer) -> None:
@@ -453,7 +512,8 @@ def routes(app: web.Application, office: OfficeServer) -> None:
             ("GET", "/api/charts/{name}.svg", chart_svg),
             ("GET", "/api/users", list_users), ("POST", "/api/users", add_user),
             ("POST", "/api/users/{name}/remove", remove_user),
-            ("POST", "/api/tokens", add_token),
+            ("POST", "/api/tokens", add_token), ("GET", "/api/tokens", list_tokens),
+            ("POST", "/api/tokens/{label}/remove", remove_token),
             ("GET", "/api/config", get_config), ("POST", "/api/config", put_config),
             ("GET", "/api/config/stick.zip", stick_files)):
         app.router.add_route(method, path, bind(handler))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import sqlite3
 from typing import Awaitable, Callable
 
@@ -65,25 +66,32 @@ class Feed:
                             queue.get_nowait()
                         queue.put_nowait(None)
 
-    async def stream(self, request: web.Request) -> web.StreamResponse:
-        try:
-            after = int(request.headers.get("Last-Event-ID") or request.query.get("after") or -1)
-        except ValueError:
-            raise web.HTTPBadRequest(text="Last-Event-ID must be a number") from None
+    async def stream(self, request: web.Request, allowed: Callable[[], Awaitable[bool]],
+                     full: bool) -> web.StreamResponse:
+        """Events after the request's Last-Event-ID (or from now), for as long as `allowed()`
+        (asked before each event and keepalive: a session that ends ends its stream); `full`:
+        each event as logged, else its id only (a teller's page learns that something
+        changed)."""
+        text = request.headers.get("Last-Event-ID", "")
+        if text and not re.fullmatch("[0-9]{1,18}", text):
+            raise web.HTTPBadRequest(text="Last-Event-ID must be an event's id")
+        after = int(text) if text else -1
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                                "Cache-Control": "no-store"})
         await response.prepare(request)
         queue: asyncio.Queue = asyncio.Queue(QUEUED)
         self.streams.add(queue)
+        send = self._send if full else self._ping
         try:
             if after >= 0:   # what it missed, read before the live ones queue behind it
+                newest = await self.read(last_event)
                 missed = await self.read(lambda db: new_events(db, after, BACKLOG + 1))
-                if len(missed) > BACKLOG:
+                if len(missed) > BACKLOG or after > newest:   # (an id from another database)
                     await response.write(b"event: reload\ndata: {}\n\n")
                     return response
                 last = after
                 for row in missed:
-                    await self._send(response, row)
+                    await send(response, row)
                     last = row["id"]
             else:
                 last = self.sent
@@ -91,12 +99,13 @@ class Feed:
                 try:
                     row = await asyncio.wait_for(queue.get(), KEEPALIVE)
                 except asyncio.TimeoutError:
-                    await response.write(b": keepalive\n\n")
-                    continue
-                if row is None:
+                    row = ""
+                if row is None or not await allowed():
                     return response
-                if row["id"] > last:
-                    await self._send(response, row)
+                if row == "":
+                    await response.write(b": keepalive\n\n")
+                elif row["id"] > last:
+                    await send(response, row)
                     last = row["id"]
         except ConnectionResetError:
             return response
@@ -106,3 +115,7 @@ class Feed:
     @staticmethod
     async def _send(response: web.StreamResponse, row: dict) -> None:
         await response.write(f"id: {row['id']}\ndata: {json.dumps(row)}\n\n".encode())
+
+    @staticmethod
+    async def _ping(response: web.StreamResponse, row: dict) -> None:
+        await response.write(f"id: {row['id']}\ndata: {{}}\n\n".encode())

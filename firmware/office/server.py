@@ -10,6 +10,7 @@ delays, and headers that keep pages to the box's own origin (it has no internet)
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 import sqlite3
@@ -28,6 +29,7 @@ from firmware.office.feed import Feed
 from firmware.office.sessions import Session, Sessions, SetupCode, sign_in_guard
 from media.ticket import NoteLayout
 from queue_core import errors
+from queue_core.pins import hash_password
 from queue_core.storage import read_only
 
 if TYPE_CHECKING:
@@ -71,15 +73,19 @@ class OfficeServer:
         self.runner: web.AppRunner | None = None
         self.url: str | None = None
         self._tasks: set[asyncio.Task] = set()
-        self._scrypt = asyncio.Lock()
+        own = socket.gethostname().lower()
+        self.names = {own, f"{own}.local", "localhost",
+                      *(name.lower().rstrip(".") for name in config.names)}
+        self.checking = asyncio.Lock()   # one password checked or hashed at a time: a flood
+        #                                  of sign-ins waits its turn, and takes no more cores
 
     # -- running -----------------------------------------------------------------------------
 
     def make_app(self) -> web.Application:
         from firmware.office import api, pages
 
-        app = web.Application(client_max_size=MAX_BODY,
-                              middlewares=[self._errors, self._authenticate, self._csrf])
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[
+            self._errors, self._host, self._authenticate, self._csrf])
         app.on_response_prepare.append(_secure_headers)
         api.routes(app, self)
         pages.routes(app)
@@ -150,11 +156,10 @@ class OfficeServer:
 
     # -- reading and changing ----------------------------------------------------------------
 
-    async def scrypt(self, work: Callable, *args) -> Any:
-        """A password hashed or checked on a thread (slow by design), one at a time: a flood of
-        sign-ins waits its turn instead of taking the cores the hall needs."""
-        async with self._scrypt:
-            return await asyncio.to_thread(work, *args)
+    async def hash_password(self, password: str) -> str:
+        """Hashed on a thread (slow by design), one password at a time (see `checking`)."""
+        async with self.checking:
+            return await asyncio.to_thread(hash_password, password)
 
     async def read(self, query: Callable[[sqlite3.Connection], Any]) -> Any:
         """`query(db)` on a read-only connection, in a thread: the loop never waits on it."""
@@ -177,7 +182,7 @@ class OfficeServer:
             raise web.HTTPBadRequest(text=str(exc)) from None
         done = asyncio.get_running_loop().create_future()
         self.appliance.inbox.post(replace(event, request=(f"office:{counter}", request),
-                                          done=done))
+                                          done=done, user=session.user))
         await done
 
     # -- middlewares -------------------------------------------------------------------------
@@ -196,13 +201,25 @@ class OfficeServer:
             raise
 
     @web.middleware
+    async def _host(self, request: web.Request, handler) -> web.StreamResponse:
+        """Only requests to one of the box's own names or addresses: a page of another site
+        whose name was pointed at the box (DNS rebinding) is refused."""
+        host = (request.host or "").rsplit(":", 1)[0].strip("[]").lower().rstrip(".")
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            if host not in self.names:
+                raise web.HTTPMisdirectedRequest(text="this box does not answer to that name")
+        return await handler(request)
+
+    @web.middleware
     async def _authenticate(self, request: web.Request, handler) -> web.StreamResponse:
         """The session of the cookie, or of a machine client's `Authorization: Bearer`
         token; None when neither (the handlers say who may)."""
         request[SESSION], request[BEARER] = None, False
         authorization = request.headers.get("Authorization", "")
         if authorization.startswith("Bearer "):
-            found = await self.read(lambda db: _token(db, authorization[7:].strip()))
+            found = await self.read(lambda db: token_identity(db, authorization[7:].strip()))
             if found is None:
                 raise web.HTTPUnauthorized(text="unknown token")
             request[SESSION], request[BEARER] = Session(f"token:{found[0]}", found[1], None), True
@@ -247,7 +264,8 @@ def _has_admin(db: sqlite3.Connection) -> bool:
     return users.has_admin(db)
 
 
-def _token(db: sqlite3.Connection, token: str) -> tuple[str, str] | None:
+def token_identity(db: sqlite3.Connection, token: str) -> tuple[str, str] | None:
+    """The label and role of a machine client's token, or None (unknown, or revoked)."""
     import hashlib
     row = db.execute("SELECT label, role FROM tokens WHERE token_hash = ?",
                      (hashlib.sha256(token.encode()).hexdigest(),)).fetchone()

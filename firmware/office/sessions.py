@@ -47,6 +47,12 @@ class Sessions:
         session.seen = self.clock()
         return session
 
+    def valid(self, token: str | None) -> bool:
+        """Whether the session still stands, without counting this as activity (an open
+        page's live stream does not keep its session from ending)."""
+        session = self._by_token.get(token or "")
+        return session is not None and self.clock() - session.seen <= self.idle
+
     def close(self, token: str | None) -> None:
         self._by_token.pop(token or "", None)
 

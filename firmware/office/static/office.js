@@ -22,6 +22,7 @@ const WORDS = {
     recall: "Recall", start: "Start", skip: "Skip", finish: "Finish", login: "Log in",
     configuration: "Configuration", save: "Check and apply", applied: "Applied.",
     download: "Download the file", stick: "Signed files for a USB stick (zip)",
+    "next-start": "these take effect at the next start",
   },
   zh: {
     monitor: "监控", queue: "队列", reports: "报表", keypad: "虚拟键盘", devices: "设备",
@@ -41,7 +42,7 @@ const WORDS = {
     label: "名称", call: "呼叫", recall: "重呼", start: "开始办理", skip: "过号",
     finish: "完成", login: "签到",
     configuration: "配置", save: "检查并应用", applied: "已应用。", download: "下载配置文件",
-    stick: "U 盘签名文件（zip）",
+    stick: "U 盘签名文件（zip）", "next-start": "这些更改在下次启动时生效",
   },
 };
 let lang = localStorage.getItem("lang") || (navigator.language.startsWith("zh") ? "zh" : "en");
@@ -287,10 +288,14 @@ PAGES.users = async (main) => {
     } }, el("input", { name: "label", placeholder: t("label"), required: true }),
     el("select", { name: "role" }, ["supervisor", "admin"].map((r) => el("option", { value: r }, r))),
     el("button", { type: "submit" }, t("token")));
+    const tokens = await api("GET", "/api/tokens");
     main.replaceChildren(el("h1", {}, t("users")), el("table", { id: "users" }, list.map((u) => el("tr", {},
       el("td", {}, u.name), el("td", {}, u.role), el("td", {}, u.counter ?? ""),
       el("td", {}, el("button", { onclick: () => api("POST", `/api/users/${u.name}/remove`, {}).then(render, (e) => say(message, e.message)) }, t("remove")))))),
-    form, tokenForm, message);
+    form, el("table", { id: "tokens" }, tokens.map((k) => el("tr", {},
+      el("td", {}, k.label), el("td", {}, k.role),
+      el("td", {}, el("button", { onclick: () => api("POST", `/api/tokens/${k.label}/remove`, {}).then(render, (e) => say(message, e.message)) }, t("remove")))))),
+    tokenForm, message);
   };
   return render();
 };
@@ -303,8 +308,9 @@ PAGES.configuration = async (main) => {
   const form = el("form", { id: "configuration", onsubmit: async (event) => {
     event.preventDefault();
     try {
-      await api("POST", "/api/config", { text: text.value });
-      say(message, t("applied"), true);
+      const result = await api("POST", "/api/config", { text: text.value });
+      say(message, t("applied") + (result.at_next_start.length
+        ? ` ${result.at_next_start.join(" ")}: ${t("next-start")}` : ""), true);
     } catch (error) { say(message, error.message); }
   } }, text, el("button", { type: "submit" }, t("save")));
   main.replaceChildren(el("h1", {}, t("configuration")), el("p", {}, current.file),
