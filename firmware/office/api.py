@@ -24,6 +24,7 @@ from config import ConfigError
 from config.load import MAX_CONFIG_BYTES
 from firmware.office.charts import chart
 from firmware.office.server import BEARER, COOKIE, SESSION, token_identity
+from firmware.office.sessions import Session
 from firmware.signature import read_key, sign
 from firmware.stick import CONFIG_NAME, SIGNATURE_NAME
 from queue_core import statistics, users
@@ -147,8 +148,8 @@ async def setup(office: OfficeServer, request: web.Request) -> web.Response:
     return web.json_response({"name": data["name"], "role": ADMIN})
 
 
-def _system(name: str):
-    from firmware.office.sessions import Session
+def _system(name: str) -> Session:
+    """Who the setup code's change is made by, in the event log."""
     return Session(f"setup:{name}", ADMIN, None)
 
 
@@ -184,7 +185,7 @@ async def sign_out(office: OfficeServer, request: web.Request) -> web.Response:
     return response
 
 
-def _me(session) -> dict:
+def _me(session: Session) -> dict:
     return {"name": session.user, "role": session.role, "counter": session.counter,
             "csrf": session.csrf}
 
@@ -218,15 +219,15 @@ async def events(office: OfficeServer, request: web.Request) -> web.StreamRespon
     if request[BEARER]:
         token, checked = request.headers["Authorization"][7:].strip(), [time.monotonic()]
 
-        async def allowed() -> bool:   # a token revoked ends its stream (looked up at most
+        async def standing() -> bool:   # a token revoked ends its stream (looked up at most
             if time.monotonic() - checked[0] < TOKEN_RECHECK:   # every few seconds)
                 return True
             checked[0] = time.monotonic()
             return await office.read(lambda db: token_identity(db, token)) is not None
     else:
-        async def allowed() -> bool:   # signed out, removed or idle: the stream ends too
+        async def standing() -> bool:   # signed out, removed or idle: the stream ends too
             return office.sessions.valid(cookie)
-    return await office.feed.stream(request, allowed, full=session.role in MANAGERS)
+    return await office.feed.stream(request, standing, full=session.role in MANAGERS)
 
 
 @allowed(*MANAGERS)

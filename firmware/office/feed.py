@@ -50,25 +50,35 @@ class Feed:
         self._wake.set()
 
     async def run(self) -> None:
+        """Hand new events to the streams for as long as the office runs; a failed read (a
+        database being recovered) is logged and tried again, never the end of live pages."""
         self.sent = await self.read(last_event)
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while rows := await self.read(lambda db: new_events(db, self.sent, BACKLOG)):
-                self.sent = rows[-1]["id"]
-                for queue in list(self.streams):
-                    try:
-                        for row in rows:
-                            queue.put_nowait(row)
-                    except asyncio.QueueFull:   # a page that does not read: it reconnects
-                        self.streams.discard(queue)
-                        while not queue.empty():
-                            queue.get_nowait()
-                        queue.put_nowait(None)
+            try:
+                await self._hand_out()
+            except sqlite3.Error:
+                log.exception("back office: reading the new events")
+                await asyncio.sleep(1.0)
+                self._wake.set()
 
-    async def stream(self, request: web.Request, allowed: Callable[[], Awaitable[bool]],
+    async def _hand_out(self) -> None:
+        while rows := await self.read(lambda db: new_events(db, self.sent, BACKLOG)):
+            self.sent = rows[-1]["id"]
+            for queue in list(self.streams):
+                try:
+                    for row in rows:
+                        queue.put_nowait(row)
+                except asyncio.QueueFull:   # a page that does not read: it reconnects
+                    self.streams.discard(queue)
+                    while not queue.empty():
+                        queue.get_nowait()
+                    queue.put_nowait(None)
+
+    async def stream(self, request: web.Request, standing: Callable[[], Awaitable[bool]],
                      full: bool) -> web.StreamResponse:
-        """Events after the request's Last-Event-ID (or from now), for as long as `allowed()`
+        """Events after the request's Last-Event-ID (or from now), for as long as `standing()`
         (asked before each event and keepalive: a session that ends ends its stream); `full`:
         each event as logged, else its id only (a teller's page learns that something
         changed)."""
@@ -100,7 +110,7 @@ class Feed:
                     row = await asyncio.wait_for(queue.get(), KEEPALIVE)
                 except asyncio.TimeoutError:
                     row = ""
-                if row is None or not await allowed():
+                if row is None or not await standing():
                     return response
                 if row == "":
                     await response.write(b": keepalive\n\n")

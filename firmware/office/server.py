@@ -10,6 +10,7 @@ delays, and headers that keep pages to the box's own origin (it has no internet)
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import logging
 import socket
@@ -28,7 +29,7 @@ from drivers.events import OfficeCommand, counter_key
 from firmware.office.feed import Feed
 from firmware.office.sessions import Session, Sessions, SetupCode, sign_in_guard
 from media.ticket import NoteLayout
-from queue_core import errors
+from queue_core import errors, users
 from queue_core.pins import hash_password
 from queue_core.storage import read_only
 
@@ -113,7 +114,7 @@ class OfficeServer:
         self.url = f"{'https' if self.config.tls else 'http'}://{host}:{self.config.port}/"
         log.info("back office at %s", self.url)
         self.appliance.devices.office.report(f"back office: {self.url}")
-        if not await self.read(_has_admin):
+        if not await self.read(users.has_admin):
             self.new_setup_code()
 
     async def stop(self) -> None:
@@ -259,14 +260,8 @@ def _on_read_only(database: Path, query: Callable[[sqlite3.Connection], Any]) ->
         db.close()
 
 
-def _has_admin(db: sqlite3.Connection) -> bool:
-    from queue_core import users
-    return users.has_admin(db)
-
-
 def token_identity(db: sqlite3.Connection, token: str) -> tuple[str, str] | None:
     """The label and role of a machine client's token, or None (unknown, or revoked)."""
-    import hashlib
     row = db.execute("SELECT label, role FROM tokens WHERE token_hash = ?",
                      (hashlib.sha256(token.encode()).hexdigest(),)).fetchone()
     return (row[0], row[1]) if row else None
