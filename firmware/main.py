@@ -33,7 +33,6 @@ from drivers.printer import PRINTABLE
 from firmware.clock import clock_trusted
 from firmware.logins import LoginGuard
 from firmware.notify import notify, watchdog_interval
-from firmware.office import commands as office_commands
 from firmware.signature import read_key
 from firmware.stick import (discard, export, install, install_config, read_bundle, reinstate,
                             write_report)
@@ -662,7 +661,8 @@ class Appliance:
         return f"installed: {bundle}"
 
     def _office_command(self, event: OfficeCommand) -> Any:
-        return office_commands.apply(self, event)
+        from firmware.office import commands   # with the office, after READY (boot time)
+        return commands.apply(self, event)
 
     def _device_fault(self, event: DeviceFault) -> None:
         self._refuse(f"{event.device}: {event.problem}")
