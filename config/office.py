@@ -61,7 +61,7 @@ def _ip_address(value: str) -> bool:
         try:
             socket.inet_pton(family, value)
             return True
-        except OSError:
+        except (OSError, ValueError):   # (ValueError: a NUL in it)
             pass
     return False
 
