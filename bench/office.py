@@ -85,7 +85,7 @@ async def measure(folder: Path) -> None:
     import aiohttp
 
     from firmware.office.server import OfficeServer
-    from office import PASSWORD, printed_setup_code   # (tests/office.py: aiohttp too)
+    from office import PASSWORD, new_setup_code   # (tests/office.py: aiohttp too)
     app.office = OfficeServer(app, OfficeConfig(address="127.0.0.1", port=PORT, tls=False))
     await app.office.start()
     origin = {"Origin": f"http://127.0.0.1:{PORT}"}
@@ -93,7 +93,8 @@ async def measure(folder: Path) -> None:
         await asyncio.sleep(0.5)
         url = f"http://127.0.0.1:{PORT}"
         await session.post(url + "/api/setup", headers=origin, json={
-            "code": printed_setup_code(day.devices.printer.link.directory), "name": "ada",
+            "code": await new_setup_code(app.office, day.devices.printer.link.directory),
+            "name": "ada",
             "password": PASSWORD})
         async with session.post(url + "/api/sign-in", headers=origin,
                                 json={"name": "ada", "password": PASSWORD}) as response:

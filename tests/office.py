@@ -20,10 +20,21 @@ from rs485 import wait_for
 PASSWORD = "correct horse battery"
 
 
-def printed_setup_code(printer_folder: Path) -> str:
-    """The setup code as printed on the slip (its ESC/POS bytes), read like the paper."""
-    slips = sorted(printer_folder.glob("*/office-setup.bin"), key=lambda p: p.stat().st_mtime)
-    return re.search(rb"[A-HJ-NP-Z2-9]{10}", slips[-1].read_bytes())[0].decode()
+def printed_setup_code(printer_folder: Path) -> str | None:
+    """The setup code on the newest slip (its ESC/POS bytes, read like the paper), once it is
+    wholly printed: the simulated printer draws its picture after writing its bytes."""
+    slips = sorted(printer_folder.glob("*/office-setup.png"), key=lambda p: p.stat().st_mtime)
+    found = slips and re.search(rb"[A-HJ-NP-Z2-9]{10}",
+                                slips[-1].with_suffix(".bin").read_bytes())
+    return found[0].decode() if found else None
+
+
+async def new_setup_code(server: OfficeServer, printer_folder: Path) -> str:
+    """A technician prints a new setup code: the code, once its slip is out."""
+    old = printed_setup_code(printer_folder)
+    server.new_setup_code()
+    await wait_for(lambda: printed_setup_code(printer_folder) not in (None, old))
+    return printed_setup_code(printer_folder)
 
 
 class Browser:
@@ -73,12 +84,10 @@ async def office(tmp_path: Path, users=(("sam", "supervisor", None), ("tia", "te
     #                                                  Browser keeps its own session cookie)
     await client.start_server()
     try:
-        server.new_setup_code()
-        folder = day.devices.printer.link.directory
-        await wait_for(lambda: any(folder.glob("*/office-setup.bin")))
+        code = await new_setup_code(server, day.devices.printer.link.directory)
         admin = Browser(client)
         status, _ = await admin.call("POST", "/api/setup", {
-            "code": printed_setup_code(folder), "name": "ada", "password": PASSWORD})
+            "code": code, "name": "ada", "password": PASSWORD})
         assert status == 200
         assert await admin.sign_in("ada") == 200
         for name, role, counter in users:

@@ -16,7 +16,7 @@ from aiohttp import ClientTimeout
 from drivers.events import ButtonPressed
 from firmware.signature import read_key
 from firmware.stick import discard, export, read_bundle
-from office import PASSWORD, Browser, office, printed_setup_code
+from office import PASSWORD, Browser, new_setup_code, office, printed_setup_code
 from rs485 import wait_for
 
 
@@ -72,9 +72,8 @@ def test_the_setup_code_works_once(tmp_path):
         status, data = await Browser(client).call("POST", "/api/setup", {
             "code": code, "name": "eve", "password": PASSWORD})
         assert status == 403 and "setup code" in data["error"]
-        server.new_setup_code()   # a technician at the box: ada forgot her password
-        await asyncio.sleep(0.3)
-        code = printed_setup_code(day.devices.printer.link.directory)
+        # A technician at the box: ada forgot her password.
+        code = await new_setup_code(server, day.devices.printer.link.directory)
         status, _ = await Browser(client).call("POST", "/api/setup", {
             "code": code, "name": "ada", "password": "a new long password"})
         assert status == 200
@@ -288,9 +287,7 @@ def test_no_password_pin_or_code_reaches_the_log(tmp_path, caplog):
         await tia.call("POST", "/api/keypads/1", {"key": "login", "words": ["T01", "1111"],
                                                   "request": "login-000001"})
         await Browser(client).sign_in("sam", "guess number 1")
-        server.new_setup_code()
-        await asyncio.sleep(0.3)
-        code = printed_setup_code(day.devices.printer.link.directory)
+        code = await new_setup_code(server, day.devices.printer.link.directory)
         assert code not in caplog.text
     run(test)(tmp_path)
     for secret in (PASSWORD, "T01 1111", "'1111'", "guess number 1"):
@@ -466,9 +463,7 @@ def test_a_certificate_that_cannot_load_is_refused(tmp_path):
 def test_a_setup_code_makes_no_second_admin_and_resets_only_an_admin(tmp_path):
     async def test(app, day, server, admin, client):
         for name in ("mallory", "tia"):
-            server.new_setup_code()
-            await asyncio.sleep(0.3)
-            code = printed_setup_code(day.devices.printer.link.directory)
+            code = await new_setup_code(server, day.devices.printer.link.directory)
             status, _ = await Browser(client).call("POST", "/api/setup", {
                 "code": code, "name": name, "password": "taken over at last"})
             assert status == 403, name

@@ -50,9 +50,9 @@ class Hall:
     def setup_code(self) -> str:
         folder = self.day.devices.printer.link.directory
         deadline = time.monotonic() + 10
-        while not any(folder.glob("*/office-setup.bin")) and time.monotonic() < deadline:
+        while (code := printed_setup_code(folder)) is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        return printed_setup_code(folder)
+        return code
 
     def close(self) -> None:
         self.app.stop()
