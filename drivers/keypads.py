@@ -44,9 +44,9 @@ def display_registers(text: str) -> list[int]:
     return [data[i] << 8 | data[i + 1] for i in range(0, DISPLAY_CHARACTERS, 2)]
 
 
-def register_text(registers: list[int]) -> str:
-    return b"".join(r.to_bytes(2, "big") for r in registers).rstrip(b"\0 ").decode("ascii",
-                                                                                   "replace")
+def register_bytes(registers: list[int]) -> bytes:
+    """Registers as the characters they hold, two each (high byte first)."""
+    return b"".join(r.to_bytes(2, "big") for r in registers)
 
 
 FUNCTIONS = {"read_input_registers": 4, "write_coils": 15, "write_registers": 16}
@@ -191,6 +191,8 @@ class KeypadBus:
 
         loop, said = asyncio.get_running_loop(), [-60.0]
         default = loop.get_exception_handler()
+        if getattr(default, "keypads", False):   # the bus started again: installed already
+            return
 
         def handle(loop: asyncio.AbstractEventLoop, context: dict) -> None:
             if not isinstance(context.get("exception"), ModbusException):
@@ -200,6 +202,7 @@ class KeypadBus:
                 said[0] = time.monotonic()
                 log.warning("keypads: dropped an answer that cannot be decoded (%s)",
                             context["exception"])
+        handle.keypads = True
         loop.set_exception_handler(handle)
 
     async def poll(self, keypad: Keypad) -> None:
@@ -257,7 +260,7 @@ class KeypadBus:
     def _event(self, keypad: Keypad, code: int, argument: list[int]) -> CounterKey | None:
         at = self.clock()
         key = KEY_CODES.get(code)
-        text = b"".join(r.to_bytes(2, "big") for r in argument).rstrip(b"\0")
+        text = register_bytes(argument).rstrip(b"\0")
         try:
             if key is None:
                 raise ValueError(f"unknown key code {code}")

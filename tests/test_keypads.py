@@ -8,7 +8,7 @@ import time
 from config.hardware import KeypadsConfig
 from doc_keypad import DocKeypad, crc16
 from drivers.events import ButtonPressed
-from drivers.keypads import KeypadBus, display_registers, register_text
+from drivers.keypads import KeypadBus, display_registers, register_bytes
 from hallday import wire
 from queue_core.hall_time import business_day
 from queue_core.model import State
@@ -60,6 +60,10 @@ def waiting(day):
 def keys_applied(day, counter):
     return [r[0] for r in day.hall.db.execute("SELECT kind FROM events WHERE counter = ?",
                                               (counter,))]
+
+
+def register_text(registers):
+    return register_bytes(registers).decode().rstrip()
 
 
 def test_display_text_round_trip():

@@ -34,6 +34,12 @@ def labels(queue, service):
     return [t["label"] for t in queue["services"][service]]
 
 
+async def teller_logs_in(browser):
+    """T01 logs in at counter 1's virtual keypad."""
+    return await browser.call("POST", "/api/keypads/1", {
+        "key": "login", "words": ["T01", "1111"], "request": "login-000001"})
+
+
 async def signed_in(client, name):
     browser = Browser(client)
     assert await browser.sign_in(name) == 200
@@ -187,8 +193,7 @@ def test_the_virtual_keypad_applies_a_key_once(tmp_path):
         tia = await signed_in(client, "tia")
         await admin.call("POST", "/api/tickets", {"service": "A"})
         await admin.call("POST", "/api/tickets", {"service": "A"})
-        _, data = await tia.call("POST", "/api/keypads/1", {
-            "key": "login", "words": ["T01", "1111"], "request": "login-000001"})
+        _, data = await teller_logs_in(tia)
         assert data["text"].startswith("NO TICKET")
         call = {"key": "call", "request": "call-00000001"}
         _, data = await tia.call("POST", "/api/keypads/1", call)
@@ -284,8 +289,7 @@ def test_no_password_pin_or_code_reaches_the_log(tmp_path, caplog):
 
     async def test(app, day, server, admin, client):
         tia = await signed_in(client, "tia")
-        await tia.call("POST", "/api/keypads/1", {"key": "login", "words": ["T01", "1111"],
-                                                  "request": "login-000001"})
+        await teller_logs_in(tia)
         await Browser(client).sign_in("sam", "guess number 1")
         code = await new_setup_code(server, day.devices.printer.link.directory)
         assert code not in caplog.text
@@ -358,8 +362,7 @@ def test_an_export_to_a_stick_carries_no_credentials(tmp_path):
 def test_counters_users_devices_and_signing_out(tmp_path):
     async def test(app, day, server, admin, client):
         tia = await signed_in(client, "tia")
-        await tia.call("POST", "/api/keypads/1", {"key": "login", "words": ["T01", "1111"],
-                                                  "request": "login-000001"})
+        await teller_logs_in(tia)
         assert (await admin.call("POST", "/api/counters/1/pause", {}))[0] == 200
         _, monitor = await admin.call("GET", "/api/monitor")
         assert monitor["counters"][0]["paused"] and monitor["counters"][0]["teller"] == "T01"
@@ -437,8 +440,7 @@ def test_odd_event_ids_are_answered(tmp_path):
 def test_the_virtual_keypad_and_the_configuration_name_their_user(tmp_path):
     async def test(app, day, server, admin, client):
         tia = await signed_in(client, "tia")
-        await tia.call("POST", "/api/keypads/1", {"key": "login", "words": ["T01", "1111"],
-                                                  "request": "login-000001"})
+        await teller_logs_in(tia)
         _, current = await admin.call("GET", "/api/config")
         _, applied = await admin.call("POST", "/api/config", {"text": current["text"].replace(
             "session_minutes = 60", "session_minutes = 30")})

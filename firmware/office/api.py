@@ -345,12 +345,18 @@ def _days(office: OfficeServer, request: web.Request) -> tuple[str, str]:
         raise web.HTTPBadRequest(text=str(exc)) from None
 
 
+async def _report(office: OfficeServer, request: web.Request) -> tuple:
+    """(first, last, figures, estimates, hours) of the `days` asked for, read in the worker
+    process."""
+    first, last = _days(office, request)
+    return (first, last, *await office.appliance.in_process(
+        statistics.report, office.appliance.paths.database, first, last,
+        office.appliance.hall.config, time.time()))
+
+
 @allowed(*MANAGERS)
 async def report(office: OfficeServer, request: web.Request) -> web.Response:
-    first, last = _days(office, request)
-    figures, estimates, hours = await office.appliance.in_process(
-        statistics.report, office.appliance.paths.database, first, last,
-        office.appliance.hall.config, time.time())
+    first, last, figures, estimates, hours = await _report(office, request)
     return web.json_response({
         "first": first, "last": last, "estimates": estimates,
         "hours": [{"hour": h, "issued": i, "finished": f} for h, i, f, *_ in hours],
@@ -360,10 +366,7 @@ async def report(office: OfficeServer, request: web.Request) -> web.Response:
 
 @allowed(*MANAGERS)
 async def report_csv(office: OfficeServer, request: web.Request) -> web.Response:
-    first, last = _days(office, request)
-    figures, _, _ = await office.appliance.in_process(
-        statistics.report, office.appliance.paths.database, first, last,
-        office.appliance.hall.config, time.time())
+    first, last, figures, _, _ = await _report(office, request)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=["from", "to", "by", "key",
                                              *(f.name for f in fields(statistics.Figures))])
