@@ -19,7 +19,7 @@ fi
 stamp=.venv/.installed-$(cat setup.cfg pyproject.toml | sha1sum | cut -c1-12)
 if [ ! -e "$stamp" ]; then
     python -m pip install --quiet --upgrade pip
-    python -m pip install --quiet -e '.[test]'
+    python -m pip install --quiet -e '.[test,keypad]'
     rm -f .venv/.installed-*
     touch "$stamp"
 fi

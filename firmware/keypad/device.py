@@ -35,7 +35,6 @@ class Keypad:
         self.display = bytearray(b" " * 32)
         self.leds = [False, False]
         self.beeps = 0           # beeps asked for and not yet sounded (the board sounds them)
-        self.changed = False     # the display or the LEDs were written since last shown
 
     def press(self, code, argument=b""):
         """Queue a key press; False when the queue is full (the press is refused at the
@@ -106,7 +105,6 @@ class Keypad:
                 at = 2 * (register - 2)
                 self.display[at:at + 2] = bytes(c if 0x20 <= c < 0x7F else 0x3F
                                                 for c in (value >> 8, value & 0xFF))
-                self.changed = True
 
     def _write_coils(self, first, bits):
         for coil, bit in enumerate(bits, first):
@@ -114,4 +112,3 @@ class Keypad:
                 self.leds[coil] = bit
             elif bit:
                 self.beeps += 1
-        self.changed = True
