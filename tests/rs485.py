@@ -1,5 +1,6 @@
 """The keypads' RS-485 line for tests: the appliance opens `line.master`, a pseudo-terminal; at
-the far end, keypads built from docs/keypad.md (tests/doc_keypad.py) answer whole frames.
+the far end, keypads built from docs/keypad.md (tests/doc_keypad.py) or running our firmware
+(tests/firmware_keypad.py) answer whole frames.
 
 A relay thread frames the master's bytes, hands each request to the keypads and writes their
 answers back, optionally after the time the bytes take on the wire at `baudrate`. It can bend
@@ -10,6 +11,7 @@ frame cannot be framed by a strict keypad: it is counted in `merged` and dropped
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import os
 import select
@@ -18,13 +20,16 @@ import time
 import tty
 from typing import Callable
 
+from config.hardware import KeypadsConfig
 from doc_keypad import DocKeypad
+from drivers.keypads import KeypadBus
+from hallday import DEFAULT, wire
 
 Key = tuple[int, int, int]   # (address, function code, first register) of a request
 
 
 class Line:
-    def __init__(self, keypads: list[DocKeypad], baudrate: int | None = None,
+    def __init__(self, keypads: list, baudrate: int | None = None,
                  turnaround: float = 0.0005):
         """`baudrate`: bytes take their transmission time (10 bits each); None: no wire time.
         `turnaround`: how long a keypad takes to start its answer."""
@@ -102,8 +107,13 @@ class Line:
             return
         ends = now + len(frame) * self.character   # the master writes it in one go
         self._wire_free = ends
-        if frame[0] in self.silent or self._take(self.lose_requests, key) or \
-                frame[0] not in self.keypads:
+        if self._take(self.lose_requests, key):
+            return
+        with self.lock:   # every keypad hears every request; a firmware keypad stays silent
+            for other in self.keypads.values():
+                if other.address != frame[0] and hasattr(other, "hear"):
+                    other.hear(frame)
+        if frame[0] in self.silent or frame[0] not in self.keypads:
             return
         with self.lock:
             keypad = self.keypads[frame[0]]
@@ -147,7 +157,6 @@ def _frame_length(data: bytes) -> int:
 
 def wait_for(condition: Callable[[], bool], seconds: float = 5.0):
     """An awaitable that ends once `condition()` holds; fails the test after `seconds`."""
-    import asyncio
 
     async def waiting():
         deadline = time.monotonic() + seconds
@@ -156,3 +165,45 @@ def wait_for(condition: Callable[[], bool], seconds: float = 5.0):
                 raise AssertionError("timed out waiting")
             await asyncio.sleep(0.01)
     return waiting()
+
+
+def hall_on_a_line(tmp_path, script, addresses=(1, 2, 3, 4), ready=None, baudrate=115200,
+                   silent=(), timeout=0.05, strict=True, keypad=DocKeypad, config_path=DEFAULT,
+                   **variants):
+    """Run the appliance with its keypads on a simulated line (bytes take their time on the
+    wire at `baudrate`; `silent` keypads unplugged) while `script` plays the hall, once
+    `ready(bus)` holds (default: every keypad online); `variants` maps `k<address>` to DocKeypad
+    options (one departing from the map; `kind`: a DocKeypad subclass that misbehaves).
+    `strict`: the master keeps Modbus's silence before every request (a late answer of a keypad
+    can break it; the master cannot). `keypad(address)` makes the other keypads."""
+    line = Line([variants.get(f"k{n}", {}).get("kind", keypad)(
+        n, **{k: v for k, v in variants.get(f"k{n}", {}).items() if k != "kind"})
+        for n in addresses], baudrate)
+    line.silent.update(silent)
+    app, day = wire(tmp_path, config_path=config_path)
+    bus = KeypadBus(KeypadsConfig(port=line.master, counters=tuple(addresses), timeout=timeout,
+                                  baudrate=baudrate), app.inbox.post, time.time)
+    day.devices.keypads = bus
+    day.devices.background.append(bus.run)
+    ready = ready or (lambda bus: all(k.online for k in bus.keypads.values()))
+
+    async def main():
+        running = asyncio.create_task(app.run())
+        try:
+            await wait_for(lambda: ready(bus))
+            await script(app, day, line.keypads, line, bus)
+        finally:
+            app.stop()
+            await running
+
+    try:
+        asyncio.run(main())
+    finally:
+        day.devices.close()
+        line.close()
+        for each in line.keypads.values():
+            if hasattr(each, "close"):
+                each.close()
+    assert not app.restarts, "the keypad bus failed and was restarted"
+    assert not strict or line.merged == 0, "a request too close behind the previous frame"
+    return day

@@ -9,48 +9,9 @@ from config.hardware import KeypadsConfig
 from doc_keypad import DocKeypad, crc16
 from drivers.events import ButtonPressed
 from drivers.keypads import KeypadBus, display_registers, register_bytes
-from hallday import wire
 from queue_core.hall_time import business_day
 from queue_core.model import State
-from rs485 import Line, wait_for
-
-
-def hall_on_a_line(tmp_path, script, addresses=(1, 2, 3, 4), ready=None, baudrate=115200,
-                   silent=(), timeout=0.05, strict=True, **variants):
-    """Run the appliance with its keypads on a simulated line (bytes take their time on the
-    wire at `baudrate`; `silent` keypads unplugged) while `script` plays the hall, once
-    `ready(bus)` holds (default: every keypad online); `variants` maps `k<address>` to DocKeypad
-    options (one departing from the map; `kind`: a DocKeypad subclass that misbehaves).
-    `strict`: the master keeps Modbus's silence before every request (a late answer of a keypad
-    can break it; the master cannot)."""
-    line = Line([variants.get(f"k{n}", {}).get("kind", DocKeypad)(
-        n, **{k: v for k, v in variants.get(f"k{n}", {}).items() if k != "kind"})
-        for n in addresses], baudrate)
-    line.silent.update(silent)
-    app, day = wire(tmp_path)
-    bus = KeypadBus(KeypadsConfig(port=line.master, counters=tuple(addresses), timeout=timeout,
-                                  baudrate=baudrate), app.inbox.post, time.time)
-    day.devices.keypads = bus
-    day.devices.background.append(bus.run)
-    ready = ready or (lambda bus: all(k.online for k in bus.keypads.values()))
-
-    async def main():
-        running = asyncio.create_task(app.run())
-        try:
-            await wait_for(lambda: ready(bus))
-            await script(app, day, line.keypads, line, bus)
-        finally:
-            app.stop()
-            await running
-
-    try:
-        asyncio.run(main())
-    finally:
-        day.devices.close()
-        line.close()
-    assert not app.restarts, "the keypad bus failed and was restarted"
-    assert not strict or line.merged == 0, "a request too close behind the previous frame"
-    return day
+from rs485 import hall_on_a_line, wait_for
 
 
 def waiting(day):
