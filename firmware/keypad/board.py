@@ -45,6 +45,8 @@ def pins(settings):
     keypad.json's "pins" (and "uart", "i2c"). ValueError names what is wrong."""
     chosen = dict(DEFAULTS.get(sys.platform, {}))
     given = settings.get("pins", {})
+    if not isinstance(given, dict):
+        raise ValueError("keypad.json: pins must be an object: {\"beeper\": 19, ...}")
     for name in given:
         if name not in PINS:
             raise ValueError("keypad.json: pins: unknown pin %r (known: %s)"
@@ -57,10 +59,19 @@ def pins(settings):
     if missing:
         raise ValueError("keypad.json: no default pins on %r: give %s"
                          % (sys.platform, ", ".join(missing)))
+    for name in ("rows", "columns", "dip"):
+        if not isinstance(chosen[name], (list, tuple)):
+            raise ValueError("keypad.json: pins: %s must be a list of GPIO numbers" % name)
     if len(chosen["rows"]) != len(LAYOUT) or \
             len(chosen["columns"]) != max(len(row) for row in LAYOUT):
         raise ValueError("keypad.json: pins: the key matrix needs %d rows and %d columns"
                          % (len(LAYOUT), max(len(row) for row in LAYOUT)))
+    for name in ("uart", "i2c"):
+        if type(chosen[name]) is not int or not 0 <= chosen[name] <= 9:
+            raise ValueError("keypad.json: %s must be a bus number, 0-9" % name)
+    lcd = settings.get("lcd_address", 0x27)
+    if type(lcd) is not int or not 0x08 <= lcd <= 0x77:
+        raise ValueError("keypad.json: lcd_address must be an I2C address, 8-119 (0x27: 39)")
     users = {}
     for name in PINS:
         if name in ("rows", "columns", "dip"):
@@ -68,6 +79,8 @@ def pins(settings):
         else:
             labelled = [(name, chosen[name])]
         for user, number in labelled:
+            if type(number) is not int or not 0 <= number <= 48:
+                raise ValueError("keypad.json: pins: %s must be a GPIO number, 0-48" % user)
             if number in users:
                 raise ValueError("keypad.json: pins: GPIO %s is both %s and %s"
                                  % (number, users[number], user))

@@ -2,7 +2,7 @@
 presses, and the answer to each request. No hardware here (see the board layer): MicroPython,
 on the board and on the unix port."""
 
-from rtu import intact, sealed
+from rtu import intact, request_at_end, sealed
 
 PROTOCOL = 2
 INPUTS = 15              # input registers 0-14
@@ -52,10 +52,13 @@ class Keypad:
         return text[:16], text[16:]
 
     def answer(self, frame, seconds):
-        """The answer to one whole frame heard on the line, or None when the keypad must stay
-        silent (a bad CRC, another address, a broadcast). `seconds` since power-up: the
+        """The answer to one whole frame heard on the line (or to the request to this keypad
+        that ends a run of frames), or None when the keypad must stay silent (a bad CRC,
+        another address, a broadcast). `seconds` since power-up: the
         heartbeat."""
-        if not intact(frame) or frame[0] != self.address:
+        if not intact(frame):
+            frame = request_at_end(frame, self.address)
+        if frame is None or frame[0] != self.address:
             return None
         function = frame[1]
         try:

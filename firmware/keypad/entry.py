@@ -20,7 +20,8 @@ ARGUMENT = 16        # an event's argument (docs/keypad.md)
 
 
 class Entry:
-    """Keys in (`key`), events out; `screen` is the LCD's text while typing, else None."""
+    """Keys in (`key`), events out; `screen` is the LCD's text while typing, else None;
+    `beeps` counts keys that could not be typed (a full field, OK on an empty one)."""
 
     def __init__(self):
         self.field = None    # "id", "pin" or "transfer" while typing, else None
@@ -30,6 +31,7 @@ class Entry:
         self.letters = False
         self.last = None     # (key, ms) of the last digit, for stepping through its letters
         self.touched = 0
+        self.beeps = 0
 
     def key(self, name, now):
         """One key pressed at `now` ms: (code, argument bytes) to queue, or None."""
@@ -42,7 +44,10 @@ class Entry:
                 not (name == "TRANSFER" and self.field == "transfer"):
             return self._start(name)
         if name == "TRANSFER":
-            self.back = not self.back
+            if any(c.isdigit() for c in self.typed):   # "back" is for a service alone
+                self.beeps += 1
+            else:
+                self.back = not self.back
         elif name == "ABC":
             self.letters, self.last = not self.letters, None
         elif name == "CLEAR":
@@ -86,6 +91,8 @@ class Entry:
             self.typed = "".join(c for c in self.typed if c.isdigit())
         if len(self.typed) < self._room():
             self.typed += character
+        else:
+            self.beeps += 1
 
     def _room(self):
         if self.field == "id":
@@ -103,6 +110,7 @@ class Entry:
 
     def _done(self):
         if not self.typed:
+            self.beeps += 1
             return None
         if self.field == "id":
             self.teller, self.field, self.typed, self.letters = self.typed, "pin", "", False

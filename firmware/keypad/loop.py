@@ -38,7 +38,7 @@ def run(board, keypad):
         frame = framer.frame(now)
         if frame is not None:
             answer = keypad.answer(frame, seconds)
-            if answer:
+            if answer and not framer.buffer:   # (never onto a frame under way)
                 board.send(answer)
             continue
         ms = time.ticks_ms()
@@ -54,6 +54,7 @@ def run(board, keypad):
             event = pressed and entry.key(pressed, ms)
             if event and not keypad.press(*event):
                 log.warning("%s refused: %d key events wait already", pressed, keypad.depth)
+            keypad.beeps, entry.beeps = keypad.beeps + entry.beeps, 0
         screen = entry.screen(ms) or keypad.lines()
         if screen != shown:
             shown = screen

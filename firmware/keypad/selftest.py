@@ -49,6 +49,25 @@ class TestFrames(unittest.TestCase):
         self.assertEqual(Framer(9600).silence, 3645)
         self.assertEqual(Framer(9600, bits=11).silence, 4010)
 
+    def test_a_frame_followed_after_just_the_silence_is_a_frame_of_its_own(self):
+        framer = Framer(115200)
+        other = request(4, 4, 0, 15)
+        framer.feed(other, 0)
+        framer.feed(READ, 1750)          # read only once the next frame is there
+        self.assertEqual(framer.frame(1750), other)
+        self.assertEqual(framer.frame(3500), READ)
+        self.assertEqual(Framer(9600).gap, 1562)
+
+    def test_a_silence_of_one_and_a_half_characters_breaks_a_frame(self):
+        framer = Framer(115200)
+        framer.feed(READ[:4], 0)
+        framer.feed(READ[4:], 500)       # less: the same frame
+        self.assertEqual(framer.frame(3000), READ)
+        framer.feed(READ[:4], 10000)
+        framer.feed(READ[4:], 10800)     # more: two broken pieces
+        self.assertEqual(framer.frame(10800), READ[:4])
+        self.assertEqual(framer.frame(13000), READ[4:])
+
     def test_noise_longer_than_a_frame_is_dropped(self):
         framer = Framer(115200)
         framer.feed(bytes(300), 0)
@@ -67,6 +86,14 @@ class TestRegisters(unittest.TestCase):
         for frame in (b"\x55\xaa\x01", request(4, 4, 0, 15), request(0, 16, 2, 1, [0x4142]),
                       bytes(spoiled)):
             self.assertIsNone(self.keypad.answer(frame, 0))
+
+    def test_frames_run_together_are_answered_when_ours_comes_last(self):
+        other = request(4, 4, 0, 15)
+        self.assertEqual(self.keypad.answer(other + READ, 0)[:3], b"\x03\x04\x1e")
+        display = request(3, 16, 2, 16, [0x4142] * 16)
+        self.assertEqual(self.keypad.answer(b"\x03\x04" + display, 0)[:2], b"\x03\x10")
+        self.assertIsNone(self.keypad.answer(READ + other, 0))
+        self.assertEqual(self.keypad.answer(READ[:5] + READ, 0)[:2], b"\x03\x04")   # a piece
 
     def test_a_key_event_is_offered_until_acknowledged(self):
         self.assertEqual(registers(self.keypad.answer(READ, 7)),
@@ -149,9 +176,18 @@ class TestTyping(unittest.TestCase):
         self.assertIsNone(entry.screen(30000))
         self.assertIsNone(entry.key("OK", 30000))
 
-    def test_a_pin_fills_the_argument_at_most(self):
-        events, _ = typed("LOGIN 1 2 3 4 5 6 7 8 OK " + "9 " * 10 + "OK")
-        self.assertEqual(events, [(9, b"12345678 9999999")])
+    def test_a_pin_fills_the_argument_at_most_and_more_beeps(self):
+        entry, now = Entry(), 0
+        for key in ("LOGIN 1 2 3 4 5 6 7 8 9 OK " + "9 " * 10 + "OK").split():
+            now += 200
+            event = entry.key(key, now)
+        self.assertEqual((event, entry.beeps), ((9, b"12345678 9999999"), 4))
+
+    def test_ok_on_nothing_and_back_with_a_counter_beep(self):
+        entry = Entry()
+        for at, key in enumerate("TRANSFER OK 2 TRANSFER".split()):
+            entry.key(key, at * 200)
+        self.assertEqual((entry.beeps, entry.screen(800)[1][:4]), (2, "@2  "))
 
 
 class TestDebounce(unittest.TestCase):
@@ -167,7 +203,9 @@ class TestSettings(unittest.TestCase):
     def test_bad_values_are_named_and_replaced(self):
         for text, problem in (('{"address": 3}', None), ('{"address": 0}', "BAD ADDRESS"),
                               ('{"baudrate": 1200}', "BAD BAUD RATE"), ('[1]', "BAD keypad.json"),
-                              ('{"parity": "mark"}', "BAD PARITY"), ('{', "BAD keypad.json")):
+                              ('{"parity": "mark"}', "BAD PARITY"), ('{', "BAD keypad.json"),
+                              ('{"a": "%s"}' % ("x" * 3000), "BAD keypad.json"),
+                              ("\xff\xfe{", "BAD keypad.json")):
             with open("selftest.json", "w") as file:
                 file.write(text)
             stored, found = settings.load("selftest.json")

@@ -6,11 +6,15 @@ board layer reads its own keys from it too ("pins", ...). DIP switches set to an
 override the address."""
 
 import json
+import logging
 import random
 
 RATES = (9600, 19200, 38400, 57600, 115200)
 PARITIES = ("none", "even", "odd")
 DEFAULTS = {"baudrate": 115200, "parity": "none"}
+LARGEST = 2048   # bytes: keypad.json is a few lines; a larger one is refused unread
+
+log = logging.getLogger("keypad")
 
 
 def load(path):
@@ -18,13 +22,15 @@ def load(path):
     the file, short enough for the LCD (None when nothing): a bad value is replaced by its
     default (the address by None)."""
     try:
-        with open(path) as file:
-            stored = json.load(file)
+        with open(path, "rb") as file:
+            text = file.read(LARGEST + 1)
     except OSError:
         return dict(DEFAULTS), None
-    except ValueError:
-        return dict(DEFAULTS), "BAD keypad.json"
-    if not isinstance(stored, dict):
+    try:
+        stored = json.loads(text) if len(text) <= LARGEST else None
+    except (ValueError, MemoryError, RuntimeError):   # (RuntimeError: nested too deep)
+        stored = None
+    if not isinstance(stored, dict):   # not JSON, too large, or not an object
         return dict(DEFAULTS), "BAD keypad.json"
     problem = None
     settings = dict(DEFAULTS)
@@ -40,11 +46,13 @@ def load(path):
 
 
 def session(path):
-    """This power-up's session: the stored one + 1 (65535 then 1), drawn at random when none
-    is stored; stored for the next power-up."""
+    """This power-up's session: the stored one + 1 (65535 then 1), stored for the next
+    power-up. Drawn at random when none is stored, and when it cannot be stored (the next
+    power-up would find the same one): then it differs from the last by chance only, as on a
+    keypad without a flash."""
     try:
         with open(path) as file:
-            last = int(file.read())
+            last = int(file.read(8))
         number = last % 65535 + 1 if 1 <= last <= 65535 else 0
     except (OSError, ValueError):
         number = 0
@@ -53,6 +61,9 @@ def session(path):
     try:
         with open(path, "w") as file:
             file.write(str(number))
-    except OSError:
-        pass   # a read-only flash: the drawn number still differs by chance
+    except OSError as error:
+        log.warning("the session cannot be stored (%s): drawn at random", error)
+        number = 0
+        while not number:
+            number = random.getrandbits(16)
     return number

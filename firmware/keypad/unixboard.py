@@ -21,6 +21,8 @@ class Board:
     def __init__(self, settings):
         self.baudrate = settings["baudrate"]
         self.bits = 10 if settings["parity"] == "none" else 11
+        if "uart" not in settings:
+            raise ValueError("keypad.json: uart: the terminal that is the UART, on the unix port")
         self.line = open(settings["uart"], "r+b")
         termios.setraw(self.line.fileno())
         attributes = termios.tcgetattr(self.line.fileno())
