@@ -437,7 +437,8 @@ class Appliance:
         if event.key in ("call", "recall") and result is not None and \
                 result.state is State.CALLED:
             self.devices.audio.announce(event.counter, call_announcement(
-                result.label, event.counter, self.config.hardware.audio.languages))
+                result.label, event.counter, self.config.hardware.audio.languages,
+                self.hall.config.counter(event.counter).kind))
         elif event.key != "rate":   # its call, if one was waiting to be said, no longer stands
             self.devices.audio.withdraw(event.counter)
         if isinstance(result, Ticket) and result.state is State.NO_SHOW:

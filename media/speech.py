@@ -3,7 +3,8 @@
 Clips live in one folder: chime.wav, letters/A.wav … Z.wav (letters are said in English in both
 languages, as halls do), and per language zh/ and en/: the digits 0.wav … 9.wav and the words
 below. Numbers are said as numbers, as halls say them: "A 十二 号" (shi2 er4), "A twelve",
-"一百零五", "one hundred five"; a label's leading zeros are not said.
+"一百零五", "one hundred five"; a label's leading zeros are not said. A call names the counter's
+kind (queue_core's COUNTER_KINDS): "3 号窗口", "3 号诊室", "3 号桌"; "counter 3", "room 3".
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ TEENS = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen"
 TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 WORDS = {
     "zh": {"qing": "qing3", "hao": "hao4", "dao": "dao4", "chuangkou": "chuang1 kou3",
+           "zhenshi": "zhen3 shi4", "zhuo": "zhuo1",
            "shi": "shi2", "bai": "bai3", "qian": "qian1"},
     "en": {"ticket": "ticket", "please_go_to_counter": "please go to counter",
+           "please_go_to_window": "please go to window", "please_go_to_room": "please go to room",
+           "please_go_to_table": "please go to table",
            "hundred": "hundred", "thousand": "thousand",
            **{str(10 + n): word for n, word in enumerate(TEENS)},
            **{str(20 + 10 * n): word for n, word in enumerate(TENS)}},
@@ -26,6 +30,9 @@ DIGITS = {
     "zh": ("ling2", "yi1", "er4", "san1", "si4", "wu3", "liu4", "qi1", "ba1", "jiu3"),
     "en": ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
 }
+# A counter's kind in words: (Chinese, its clip, English); "counter" is the words of old.
+PLACES = {"counter": ("窗口", "chuangkou", "counter"), "window": ("窗口", "chuangkou", "window"),
+          "room": ("诊室", "zhenshi", "room"), "table": ("桌", "zhuo", "table")}
 LETTERS = ("ay", "bee", "see", "dee", "ee", "eff", "jee", "aitch", "eye", "jay", "kay", "el",
            "em", "en", "oh", "pee", "cue", "are", "ess", "tee", "you", "vee", "double you", "ex",
            "why", "zed")
@@ -87,16 +94,19 @@ def _say(label: str, language: str) -> list[str]:
     return letters + (NUMBERS[language](int(digits)) if digits else [])
 
 
-def call_announcement(label: str, counter: int, languages: tuple[str, ...]) -> Announcement:
-    """'请 A012 号到 3 号窗口' / 'Ticket A012, please go to counter 3', in `languages` order."""
+def call_announcement(label: str, counter: int, languages: tuple[str, ...],
+                      kind: str = "counter") -> Announcement:
+    """'请 A012 号到 3 号窗口' / 'Ticket A012, please go to counter 3', in `languages` order;
+    `kind` names the place: 'room' makes '请 A012 号到 3 号诊室' / '… please go to room 3'."""
+    zh, zh_clip, en = PLACES[kind]
     text, clips = [], ["chime"]
     for language in languages:
         if language == "zh":
-            text.append(f"请 {label} 号到 {counter} 号窗口")
+            text.append(f"请 {label} 号到 {counter} 号{zh}")
             clips += ["zh/qing", *_say(label, "zh"), "zh/hao", "zh/dao", *zh_number(counter),
-                      "zh/hao", "zh/chuangkou"]
+                      "zh/hao", f"zh/{zh_clip}"]
         else:
-            text.append(f"Ticket {label}, please go to counter {counter}")
-            clips += ["en/ticket", *_say(label, "en"), "en/please_go_to_counter",
+            text.append(f"Ticket {label}, please go to {en} {counter}")
+            clips += ["en/ticket", *_say(label, "en"), f"en/please_go_to_{en}",
                       *en_number(counter)]
     return Announcement(tuple(text), tuple(clips))

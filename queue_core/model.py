@@ -37,13 +37,18 @@ class Service:
         return f"{self.prefix}{number:0{len(str(self.last))}d}"
 
 
+COUNTER_KINDS = ("counter", "window", "room", "table")   # what a call sends the customer to
+
+
 @dataclass(frozen=True)
 class Counter:
-    """A service window; `services` lists the prefixes it serves, highest priority first."""
+    """Where tickets are called to; `services` lists the prefixes it serves, highest priority
+    first. `kind`, one of COUNTER_KINDS, is the word its calls use ("3 号诊室", "room 3")."""
 
     number: int
     name: str
     services: tuple[str, ...]
+    kind: str = "counter"
 
 
 @dataclass(frozen=True)

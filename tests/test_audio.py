@@ -2,6 +2,7 @@
 
 import array
 import asyncio
+import itertools
 import subprocess
 import sys
 import wave
@@ -13,7 +14,8 @@ from conftest import at
 from drivers.audio import RATE, Announcer
 from drivers.events import DeviceFault
 from hallday import wire
-from media.speech import call_announcement, en_number, zh_number
+from media.speech import CLIPS, PLACES, call_announcement, en_number, zh_number
+from queue_core.model import COUNTER_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +27,33 @@ def test_a_call_in_chinese_then_english():
         "chime", "zh/qing", "letters/A", "zh/shi", "zh/2", "zh/hao", "zh/dao", "zh/3",
         "zh/hao", "zh/chuangkou",
         "en/ticket", "letters/A", "en/12", "en/please_go_to_counter", "en/3")
+
+
+@pytest.mark.parametrize("kind, zh, zh_place, en, en_place", [
+    ("counter", "请 A012 号到 3 号窗口", "zh/chuangkou", "Ticket A012, please go to counter 3",
+     "en/please_go_to_counter"),
+    ("window", "请 A012 号到 3 号窗口", "zh/chuangkou", "Ticket A012, please go to window 3",
+     "en/please_go_to_window"),
+    ("room", "请 A012 号到 3 号诊室", "zh/zhenshi", "Ticket A012, please go to room 3",
+     "en/please_go_to_room"),
+    ("table", "请 A012 号到 3 号桌", "zh/zhuo", "Ticket A012, please go to table 3",
+     "en/please_go_to_table")])
+def test_a_call_names_the_counters_kind_in_each_language(kind, zh, zh_place, en, en_place):
+    zh_clips = ("zh/qing", "letters/A", "zh/shi", "zh/2", "zh/hao", "zh/dao", "zh/3", "zh/hao",
+                zh_place)
+    en_clips = ("en/ticket", "letters/A", "en/12", en_place, "en/3")
+    both = call_announcement("A012", 3, ("zh", "en"), kind)
+    assert both.text == (zh, en) and both.clips == ("chime", *zh_clips, *en_clips)
+    english_first = call_announcement("A012", 3, ("en", "zh"), kind)
+    assert english_first.text == (en, zh) and english_first.clips == ("chime", *en_clips, *zh_clips)
+    assert call_announcement("A012", 3, ("zh",), kind).clips == ("chime", *zh_clips)
+    assert call_announcement("A012", 3, ("en",), kind).clips == ("chime", *en_clips)
+
+
+def test_every_kind_of_counter_has_words_and_clips_a_stick_may_bring():
+    assert set(PLACES) == set(COUNTER_KINDS)
+    for kind in COUNTER_KINDS:
+        assert set(call_announcement("Z789", 456, ("zh", "en"), kind).clips) <= CLIPS
 
 
 @pytest.mark.parametrize("number, zh, en", [
@@ -94,6 +123,18 @@ def test_a_clip_that_cannot_be_played_is_skipped_and_reported_to_the_hall_once(
     assert fault.device == "audio" and fault.problem.startswith("clip en/2 cannot be played")
 
 
+def test_a_set_without_the_rooms_words_says_the_rest_and_reports_it_once(announcer, posted):
+    """A hall set a counter to "room" but its stick brought no en/please_go_to_room."""
+    announcement = call_announcement("A01", 1, ("en",), "room")
+    announcer.announce(1, announcement)
+    announcer.announce(2, announcement)
+    announcer.wait_idle()
+    assert [clips for clips, _, _ in announcer.played] == [announcement.clips] * 2
+    [fault] = posted
+    assert fault.device == "audio" and \
+        fault.problem.startswith("clip en/please_go_to_room cannot be played")
+
+
 def test_a_clip_fault_reaches_the_wall_and_the_back_office(tmp_path):
     app, day = wire(tmp_path)
     app.inbox.post(DeviceFault("audio", "clip zh/qing cannot be played (empty)", at(9)))
@@ -120,8 +161,8 @@ def test_a_burst_of_calls_says_each_counters_newest_and_nothing_withdrawn(announ
 def test_the_clip_tool_speaks_every_word(tmp_path):
     subprocess.run([sys.executable, "tools/make_clips.py", str(tmp_path)], cwd=ROOT, check=True,
                    capture_output=True)
-    for label, counter in (("A012", 3), ("Z789", 456)):
-        for clip in call_announcement(label, counter, ("zh", "en")).clips:
+    for (label, counter), kind in itertools.product((("A012", 3), ("Z789", 456)), COUNTER_KINDS):
+        for clip in call_announcement(label, counter, ("zh", "en"), kind).clips:
             with wave.open(str(tmp_path / f"{clip}.wav")) as f:
                 assert f.getframerate() == RATE and f.getnframes() > RATE // 20, clip
 

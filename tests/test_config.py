@@ -64,6 +64,15 @@ def test_a_service_carries_its_standards_for_the_monitor(tmp_path):
     assert (service.alarm_wait, service.alarm_queue) == (20, 30)
 
 
+def test_a_counter_may_be_a_window_a_room_or_a_table(tmp_path):
+    path = tmp_path / "hall.toml"
+    path.write_text(GOOD)
+    assert load_config(path).hall.counters[0].kind == "counter"
+    for kind in ("counter", "window", "room", "table"):
+        path.write_text(GOOD.replace('services = ["A"]', f'services = ["A"]\nkind = "{kind}"'))
+        assert load_config(path).hall.counters[0].kind == kind
+
+
 BAD = [
     ("unknown option", ("prefix = \"A\"", "prefix = \"A\"\nprefx = \"B\""),
      "[[service]] #1, option 'prefx' is not a valid option (did you mean 'prefix'?)"),
@@ -75,6 +84,18 @@ BAD = [
     ("bad prefix", ("prefix = \"A\"", "prefix = \"a\""), "must be one capital letter"),
     ("bad range", ("name_zh = \"个人\"", "name_zh = \"个人\"\nnumbers = [10, 5]"),
      "option 'numbers' must be [first, last]"),
+    ("unknown counter kind", ("services = [\"A\"]", "services = [\"A\"]\nkind = \"office\""),
+     "[[counter]] #1, option 'kind' must be \"counter\", \"window\", \"room\" or \"table\","
+     " got 'office'"),
+    ("counter kind in capitals", ("services = [\"A\"]", "services = [\"A\"]\nkind = \"Room\""),
+     "[[counter]] #1, option 'kind' must be \"counter\", \"window\", \"room\" or \"table\","
+     " got 'Room'"),
+    ("counter kind in Chinese", ("services = [\"A\"]", "services = [\"A\"]\nkind = \"诊室\""),
+     "[[counter]] #1, option 'kind' must be \"counter\""),
+    ("counter kind as a list", ("services = [\"A\"]", "services = [\"A\"]\nkind = [\"room\"]"),
+     "[[counter]] #1, option 'kind' must be str, got ['room']"),
+    ("misspelt counter kind", ("services = [\"A\"]", "services = [\"A\"]\nkinds = \"room\""),
+     "[[counter]] #1, option 'kinds' is not a valid option (did you mean 'kind'?)"),
     ("unknown service at a counter", ("services = [\"A\"]", "services = [\"A\", \"Q\"]"),
      "[[counter]] 1, option 'services': no service 'Q'"),
     ("pin as a number", ("pin = \"1234\"", "pin = 1234"), "option 'pin' must be str"),

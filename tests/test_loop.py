@@ -6,6 +6,7 @@ import random
 import threading
 from collections import Counter
 
+from config import DEFAULT
 from conftest import at
 from drivers.escpos_stream import decode, text_lines
 from drivers.events import BackOffice, ButtonPressed, CounterKey
@@ -35,6 +36,28 @@ def test_a_call_is_announced_shown_on_the_wall_and_on_the_keypad(tmp_path):
         ["请 B001 号到 3 号窗口", "Ticket B001, please go to counter 3"] * 2
     assert day.devices.display.lines == ["B001 → 3"]
     assert "[counter 3] B001 CALLED  1 WAITING" in day.printed
+
+
+def test_a_call_to_a_room_or_a_table_says_so(tmp_path):
+    """A clinic's hall: counter 3 is consulting room 3, counter 4 table 4, counter 1 stays a
+    counter; each call names its place in both languages, and the wall shows the number."""
+    hall = tmp_path / "hall.toml"
+    shipped = DEFAULT.read_text()
+    for number, kind in ((3, "room"), (4, "table")):
+        shipped = shipped.replace(f'name = "Counter {number}"\n',
+                                  f'name = "Counter {number}"\nkind = "{kind}"\n', 1)
+    hall.write_text(shipped)
+    day = run_day(tmp_path, ["B", "A", "C", "3 login T03 3333", "3 call", "1 login T01 1111",
+                             "1 call", "4 login T04 4444", "4 call", "3 recall"],
+                  config_path=hall)
+    assert day.devices.audio.spoken == [
+        "请 B001 号到 3 号诊室", "Ticket B001, please go to room 3",
+        "请 A001 号到 1 号窗口", "Ticket A001, please go to counter 1",
+        "请 C001 号到 4 号桌", "Ticket C001, please go to table 4",
+        "请 B001 号到 3 号诊室", "Ticket B001, please go to room 3"]
+    assert "[audio] 请 B001 号到 3 号诊室 / Ticket B001, please go to room 3" in day.printed
+    assert day.devices.display.lines == ["B001 → 3", "C001 → 4", "A001 → 1"]
+    assert "[counter 3] B001 CALLED  0 WAITING" in day.printed
 
 
 def test_a_refused_key_is_shown_on_the_keypad_and_changes_nothing(tmp_path):
