@@ -14,10 +14,12 @@ from pathlib import Path
 
 from config.hardware import HardwareConfig, read_hardware
 from config.office import OfficeConfig, read_office
+from config.screens import ScreenConfig, read_screens
 from config.table import ConfigError, Table, shown
 from media.ticket import TicketConfig
 from queue_core import Counter, HallConfig, Service, Teller
 from queue_core.hall_time import zone
+from queue_core.model import COUNTER_KINDS
 from queue_core.pins import PLAIN, usable_hash
 
 DEFAULT = Path(__file__).with_name("default.toml")
@@ -40,6 +42,7 @@ class ApplianceConfig:
     ticket: TicketConfig
     hardware: HardwareConfig
     office: OfficeConfig = OfficeConfig()
+    screens: tuple[ScreenConfig, ...] = (ScreenConfig("hall"),)
     data: bytes = field(default=b"", repr=False, compare=False)
 
 
@@ -61,6 +64,8 @@ def parse_config(data: bytes, source: str | Path) -> ApplianceConfig:
                              source)
     ticket = _ticket(root.table("ticket"))
     office = read_office(root.table("office"))
+    screens = read_screens(root.tables("screen"), {s.prefix for s in services},
+                           {c.number for c in counters})
     root.close()
     config = HallConfig(
         name=hall.text("name", NAME),
@@ -76,7 +81,7 @@ def parse_config(data: bytes, source: str | Path) -> ApplianceConfig:
         services=services, counters=counters, tellers=tellers)
     hall.close()
     _check_references(config, source)
-    return ApplianceConfig(config, ticket, hardware, office, data)
+    return ApplianceConfig(config, ticket, hardware, office, screens, data)
 
 
 def load_or_keep(path: str | Path, last_good: Path) -> tuple[ApplianceConfig, str | None]:
@@ -229,7 +234,10 @@ def _counter(t: Table) -> Counter:
         number=t.get("number", int, check=lambda n: 1 <= n <= 999, why="must be 1 to 999"),
         name=t.text("name", NAME),
         services=tuple(t.get("services", list, check=lambda v: len(v) > 0,
-                             why="must be a non-empty list of service letters", item=str)))
+                             why="must be a non-empty list of service letters", item=str)),
+        kind=t.get("kind", str, Counter.kind, lambda k: k in COUNTER_KINDS,
+                   "must be " + ", ".join(f'"{k}"' for k in COUNTER_KINDS[:-1])
+                   + f' or "{COUNTER_KINDS[-1]}"'))
     t.close()
     return counter
 

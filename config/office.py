@@ -24,6 +24,7 @@ class OfficeConfig:
     session_minutes: int = 60     # a session idle this long ends
     names: tuple[str, ...] = ()   # host names the box answers to besides its own (DNS names
     #                               the hall gave it); any other is refused (DNS rebinding)
+    screen_port: int = 8080       # plain HTTP for the hall screens' pages only (0: none)
 
     @property
     def loopback(self) -> bool:
@@ -45,10 +46,14 @@ def read_office(t: Table) -> OfficeConfig:
         session_minutes=t.get("session_minutes", int, d.session_minutes,
                               lambda v: 5 <= v <= 1440, "must be 5 to 1440"),
         names=tuple(t.get("names", list, [], lambda v: len(v) <= 16 and all(
-            HOST.fullmatch(n) for n in v), "must list up to 16 host names", item=str)))
+            HOST.fullmatch(n) for n in v), "must list up to 16 host names", item=str)),
+        screen_port=t.get("screen_port", int, d.screen_port,
+                          lambda v: v == 0 or 1024 <= v <= 65535, "must be 0 or 1024 to 65535"))
     if not config.tls and not config.loopback and not config.plain_http_on_lan:
         raise t.error("tls", "false serves passwords in clear on the LAN: set"
                       " plain_http_on_lan = true to mean it, or keep tls")
+    if config.screen_port == config.port:
+        raise t.error("screen_port", "must differ from port")
     if bool(config.certificate) != bool(config.key):
         raise t.error("certificate", "and key go together")
     t.close()

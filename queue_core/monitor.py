@@ -1,4 +1,5 @@
-"""The back office's live pages, as JSON-ready dicts: the monitor with its alarms, the queue."""
+"""The live pages, as JSON-ready dicts: the back office's monitor with its alarms and its
+queue, and what a hall screen shows."""
 
 from __future__ import annotations
 
@@ -45,6 +46,28 @@ def queue(db: sqlite3.Connection, config: HallConfig, now: float) -> dict:
         return {"day": hall.today(now),
                 "services": {prefix: [_waiting(t, now) for t in tickets]
                              for prefix, tickets in hall.waiting(now).items()},
+                "last_event": hall.last_event()}
+
+
+def hall_screen(db: sqlite3.Connection, config: HallConfig, now: float, calls: int = 12
+                ) -> dict:
+    """What the hall's screens show, nothing more (no teller, no alarm): today's latest
+    `calls` calls and recalls, newest first, each with its event id (a screen flashes a call it
+    has not shown), and each service's waiting and estimated wait (see `monitor`); `now`, so
+    a screen can show the box's time whatever its own clock says."""
+    with _reading(db, config) as hall:
+        status = hall.status(now)
+        latest = [{"id": row[0], "label": row[1], "service": row[2], "counter": row[3],
+                   "recall": row[4] == "recall"} for row in db.execute(
+            "SELECT e.id, t.label, e.service, e.counter, e.kind FROM events e"
+            " JOIN tickets t ON t.id = e.ticket_id WHERE e.kind IN ('call', 'recall')"
+            " AND t.day = ? ORDER BY e.id DESC LIMIT ?", (status.day, calls))]
+        services = [{"prefix": s.prefix, "name_en": s.name_en, "name_zh": s.name_zh,
+                     "waiting": status.waiting[s.prefix], "closed": s.prefix in status.closed,
+                     "estimate": None if s.prefix in status.closed else
+                     estimated_wait(db, config, s.prefix, now)} for s in config.services]
+        return {"hall": {"name": config.name, "name_zh": config.name_zh},
+                "now": now, "calls": latest, "services": services,
                 "last_event": hall.last_event()}
 
 

@@ -1,11 +1,11 @@
 # Sourced by the other scripts: make (once) and activate .venv with the project and its test tools.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# Debian packages: the font for Chinese on tickets and LEDs, the speech synthesiser and sound
-# tool that make the announcement clips, openssl for the back office's own certificate,
-# Chromium and its driver for the back office's browser tests, and venv where Debian ships it
-# apart from python3.
-missing=$(for deb in fonts-unifont espeak-ng sox openssl chromium chromium-driver; do dpkg -s "$deb" >/dev/null 2>&1 || echo "$deb"; done)
+# Debian packages: the font for Chinese on tickets and LEDs, and the one for the hall screen's
+# pages, the speech synthesiser and sound tool that make the announcement clips, openssl for
+# the back office's own certificate, Chromium and its driver for the browser tests, Xvfb for
+# the hall screen's kiosk test, and venv where Debian ships it apart from python3.
+missing=$(for deb in fonts-unifont fonts-wqy-zenhei espeak-ng sox openssl chromium chromium-driver xvfb; do dpkg -s "$deb" >/dev/null 2>&1 || echo "$deb"; done)
 if [ ! -x .venv/bin/python ] && ! python3 -m venv .venv >/dev/null 2>&1; then
     rm -rf .venv
     missing="$missing python3-venv"

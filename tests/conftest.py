@@ -1,5 +1,7 @@
-"""Shared fixtures: a small hall, a clock on a fixed day, and a database snapshot."""
+"""Shared fixtures: a small hall, a clock on a fixed day, a database snapshot, and a real
+browser."""
 
+import shutil
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -44,3 +46,32 @@ def logged_in(hall: Hall, *counters: int, now: float | None = None) -> Hall:
     for n in counters:
         hall.login(n, now or at(8), teller=f"T{n}", pin_ok=True)
     return hall
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "window(width, height): the browser's page size")
+
+
+@pytest.fixture
+def browser(tmp_path, request):
+    """Debian's Chromium, headless, driven by Selenium through Debian's chromedriver (whose
+    versions match exactly); `@pytest.mark.window(width, height)` sets its page's size."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    marker = request.node.get_closest_marker("window")
+    width, height = marker.args if marker else (1200, 900)
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", f"--window-size={width},{height}",
+                 "--lang=en-US", f"--user-data-dir={tmp_path / 'chromium'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver.implicitly_wait(0)
+    if marker:   # exactly that page size (the window's own frame would take some)
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    yield driver
+    driver.quit()

@@ -2,62 +2,12 @@
 Debian's chromedriver): what a hall manager and a teller do, end to end. The screenshots of
 the monitor, queue and report pages in docs/ are taken here."""
 
-import asyncio
-import shutil
-import socket
-import threading
-import time
-from pathlib import Path
-
 import pytest
 
-from config.office import OfficeConfig
-from firmware.office.server import OfficeServer
-from hallday import wire
-from office import PASSWORD, printed_setup_code
+from browser import DOCS, Hall, click, fill, find, needs_chromium, text_of, wait
+from office import PASSWORD
 
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-DOCS = Path(__file__).resolve().parent.parent / "docs"
-pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian's chromium and"
-                                " chromium-driver (scripts/test installs them)")
-
-
-class Hall:
-    """The appliance and its office running in a thread of their own, as on the box."""
-
-    def __init__(self, folder: Path):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        self.app, self.day = wire(folder)
-        self.url = f"http://127.0.0.1:{port}"
-        self.config = OfficeConfig(address="127.0.0.1", port=port, tls=False)
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=asyncio.run, args=(self._run(),), daemon=True)
-        self.thread.start()
-        assert self.ready.wait(20), "the office did not start"
-
-    async def _run(self):
-        running = asyncio.create_task(self.app.run())
-        self.app.office = OfficeServer(self.app, self.config)
-        await self.app.office.start()
-        self.ready.set()
-        await running
-
-    def console(self, line: str) -> None:
-        self.day.devices.console.feed(line, self.app.inbox.post)
-
-    def setup_code(self) -> str:
-        folder = self.day.devices.printer.link.directory
-        deadline = time.monotonic() + 10
-        while (code := printed_setup_code(folder)) is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return code
-
-    def close(self) -> None:
-        self.app.stop()
-        self.thread.join(20)
-        self.day.devices.close()
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -65,57 +15,6 @@ def hall(tmp_path):
     hall = Hall(tmp_path)
     yield hall
     hall.close()
-
-
-@pytest.fixture
-def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1200,900",
-                 "--lang=en-US", f"--user-data-dir={tmp_path / 'chromium'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.implicitly_wait(0)
-    yield driver
-    driver.quit()
-
-
-def wait(browser, condition, seconds: float = 10.0):
-    """`condition(browser)` once it holds; live pages redraw, so an element found a moment ago
-    may be gone: look again."""
-    from selenium.common.exceptions import (NoSuchElementException,
-                                            StaleElementReferenceException)
-    from selenium.webdriver.support.ui import WebDriverWait
-    return WebDriverWait(browser, seconds, poll_frequency=0.05, ignored_exceptions=(
-        NoSuchElementException, StaleElementReferenceException)).until(condition)
-
-
-def find(browser, css: str):
-    from selenium.webdriver.common.by import By
-    return wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, css))
-
-
-def text_of(browser, css: str, expected: str):
-    from selenium.webdriver.common.by import By
-    return wait(browser, lambda b: expected in b.find_element(By.CSS_SELECTOR, css).text)
-
-
-def click(browser, css: str) -> None:
-    from selenium.webdriver.common.by import By
-    wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, css).click() or True)
-
-
-def fill(browser, form: str, **fields) -> None:
-    for name, value in fields.items():
-        field = find(browser, f"{form} [name={name}]")
-        field.clear()
-        field.send_keys(value)
-    find(browser, f"{form} button[type=submit]").click()
 
 
 def test_a_hall_manager_runs_the_hall_from_a_browser(hall, browser):

@@ -49,6 +49,15 @@ class Feed:
         """Something was committed (called by the loop after each change)."""
         self._wake.set()
 
+    async def end_streams(self, app: web.Application) -> None:
+        """The server stops: every stream ends now, rather than hold the stop for a minute
+        (the pages reconnect by themselves)."""
+        for queue in list(self.streams):
+            self.streams.discard(queue)
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(None)
+
     async def run(self) -> None:
         """Hand new events to the streams for as long as the office runs; a failed read (a
         database being recovered) is logged and tried again, never the end of live pages."""

@@ -27,6 +27,7 @@ from aiohttp import web
 from config.office import OfficeConfig
 from drivers.events import OfficeCommand, counter_key
 from firmware.office.feed import Feed
+from firmware.office.screen import Screens
 from firmware.office.sessions import Session, Sessions, SetupCode, sign_in_guard
 from media.ticket import NoteLayout
 from queue_core import errors, users
@@ -71,7 +72,9 @@ class OfficeServer:
         self.guard = sign_in_guard()
         self.setup = SetupCode()
         self.feed: Feed | None = None
+        self.screens = Screens(self)
         self.runner: web.AppRunner | None = None
+        self.screen_runner: web.AppRunner | None = None
         self.url: str | None = None
         self._tasks: set[asyncio.Task] = set()
         own = socket.gethostname().lower()
@@ -92,6 +95,7 @@ class OfficeServer:
         pages.routes(app)
         self.feed = Feed(self.read)
         app.on_startup.append(lambda app: self._spawn(self.feed.run()))
+        app.on_shutdown.append(self.feed.end_streams)
         app.on_cleanup.append(lambda app: self.stop_tasks())
         return app
 
@@ -116,10 +120,30 @@ class OfficeServer:
         self.appliance.devices.office.report(f"back office: {self.url}")
         if not await self.read(users.has_admin):
             self.new_setup_code()
+        if self.config.screen_port:
+            await self._start_screens()
+
+    async def _start_screens(self) -> None:
+        """The hall screens' own port, plain HTTP: a TV's browser knows no box certificate."""
+        runner = web.AppRunner(self.screens.make_app(), access_log=None,
+                               handler_cancellation=True)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.config.address, self.config.screen_port).start()
+        except OSError as exc:
+            log.error("hall screens not started on %s:%d: %s", self.config.address,
+                      self.config.screen_port, exc)
+            self.appliance.devices.office.report(f"hall screens not started: {exc}")
+            await runner.cleanup()
+            return
+        self.screen_runner = runner
+        host = socket.gethostname() if not self.config.loopback else self.config.address
+        log.info("hall screens at http://%s:%d/screen/", host, self.config.screen_port)
 
     async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
+        for runner in (self.screen_runner, self.runner):
+            if runner is not None:
+                await runner.cleanup()
 
     async def _spawn(self, work) -> None:
         task = asyncio.create_task(work)
@@ -143,6 +167,7 @@ class OfficeServer:
     def changed(self) -> None:
         if self.feed is not None:
             self.feed.changed()
+        self.screens.changed()
 
     def new_setup_code(self) -> None:
         """A one-time code on the ticket printer (never in a log), and the address on the

@@ -1,0 +1,174 @@
+"""The hall screens: one public page per `[[screen]]`, on a plain-HTTP port of their own, live
+by Server-Sent Events. No sign-in: a screen shows only what the hall's walls show (calls,
+queues, estimates; no teller, no alarm), and takes no request that changes anything.
+
+After each commit one reader computes the screens' state off the loop; every stream is sent
+the newest state, never a backlog, so a screen that was away catches up with one message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from config.screens import ScreenConfig
+from media.speech import PLACES
+from queue_core.model import HallConfig
+from queue_core.monitor import hall_screen
+
+if TYPE_CHECKING:
+    from firmware.office.server import OfficeServer
+
+log = logging.getLogger(__name__)
+
+STREAMS = 64        # screens connected at once; more are refused (a flood from the LAN)
+KEEPALIVE = 15.0    # seconds between comment lines on an idle stream
+REFRESH = 30.0      # seconds: estimates and the clock move on without a commit too
+SHELL = """<!doctype html>
+<html lang="zh-CN" translate="no"><head><meta charset="utf-8">
+<meta name="google" content="notranslate">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title><link rel="stylesheet" href="/static/screen.css">
+<script src="/static/screen.js" defer></script></head>
+<body data-screen="{name}" data-layout="{layout}" data-zones="{zones}" data-zone="{zone}">
+<header><h1 id="hall"></h1><p id="clock"></p></header>
+<p id="reconnecting" hidden>正在重新连接 · Reconnecting</p>
+<main>{main}</main></body></html>
+"""
+ZONE_HTML = {
+    "calls": '<section id="calls"><div id="newest"></div><ol id="recent"></ol></section>',
+    "waiting": '<section id="waiting"><table><thead><tr><th>业务 Service</th>'
+               '<th>等候 Waiting</th><th>预计 Wait</th></tr></thead><tbody></tbody></table>'
+               '</section>',
+}
+
+
+class Screens:
+    """The hall screens of one box: `make_app` serves them, `changed` after each commit."""
+
+    def __init__(self, office: OfficeServer):
+        self.office = office
+        self.state: dict | None = None         # the newest state, for every screen
+        self.streams: set[asyncio.Queue] = set()
+        self._wake = asyncio.Event()
+
+    def make_app(self) -> web.Application:
+        from firmware.office.pages import STATIC
+        from firmware.office.server import _secure_headers
+
+        app = web.Application(middlewares=[self.office._host])
+        app.on_response_prepare.append(_secure_headers)
+        app.router.add_get("/screen/{name}", self.page)
+        app.router.add_get("/screen/{name}/feed", self.feed)
+        app.router.add_static("/static", STATIC, append_version=False)
+        app.on_startup.append(lambda app: self.office._spawn(self.run()))
+        app.on_shutdown.append(self._end_streams)
+        return app
+
+    def changed(self) -> None:
+        self._wake.set()
+
+    async def _end_streams(self, app: web.Application) -> None:
+        """The server stops: every stream ends now (the screens reconnect by themselves)."""
+        for queue in list(self.streams):
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(None)
+
+    async def run(self) -> None:
+        """Compute the state after each commit (and every REFRESH seconds) and hand it to
+        every stream; a failed read (a database being recovered) is logged and tried again."""
+        while True:
+            config = self.office.appliance.hall.config
+            try:
+                self.state = await self.office.read(
+                    lambda db: hall_screen(db, config, time.time()))
+            except sqlite3.Error:
+                log.exception("hall screens: reading the state")
+                await asyncio.sleep(1.0)
+                continue
+            for queue in list(self.streams):
+                if queue.full():
+                    if queue.get_nowait() is None:
+                        queue.put_nowait(None)   # (it is ending)
+                        continue
+                    # a screen behind gets the newest state only
+                queue.put_nowait(self.state)
+            try:
+                await asyncio.wait_for(self._wake.wait(), REFRESH)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+
+    def _screen(self, request: web.Request) -> ScreenConfig:
+        name = request.match_info["name"]
+        for screen in self.office.appliance.config.screens:
+            if screen.name == name:
+                return screen
+        raise web.HTTPNotFound(text="no such screen: see [[screen]] in the configuration")
+
+    async def page(self, request: web.Request) -> web.Response:
+        screen = self._screen(request)
+        config = self.office.appliance.hall.config
+        html = SHELL.format(title=f"{config.name_zh or config.name}", name=screen.name,
+                            layout=screen.layout, zones=" ".join(screen.zones),
+                            zone=config.time_zone,
+                            main="".join(ZONE_HTML[zone] for zone in screen.zones))
+        return web.Response(text=html, content_type="text/html",
+                            headers={"Cache-Control": "no-store"})
+
+    async def feed(self, request: web.Request) -> web.StreamResponse:
+        """The screen's state now, then after every change, for as long as the screen stays
+        configured."""
+        screen = self._screen(request)
+        if len(self.streams) >= STREAMS:
+            raise web.HTTPServiceUnavailable(text="too many screens connected")
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                               "Cache-Control": "no-store"})
+        await response.prepare(request)
+        queue: asyncio.Queue = asyncio.Queue(1)
+        self.streams.add(queue)
+        try:
+            state = self.state
+            while screen in self.office.appliance.config.screens:
+                if state is not None:
+                    shown = json.dumps(for_screen(state, screen, self.office.appliance.hall.config),
+                                       ensure_ascii=False)
+                    await response.write(f"id: {state['last_event']}\nevent: state\n"
+                                         f"data: {shown}\n\n".encode())
+                try:
+                    state = await asyncio.wait_for(queue.get(), KEEPALIVE)
+                except asyncio.TimeoutError:
+                    state = None
+                    await response.write(b": keepalive\n\n")
+                    continue
+                if state is None:   # the server stops
+                    break
+        except ConnectionResetError:
+            pass
+        finally:
+            self.streams.discard(queue)
+        return response
+
+
+def for_screen(state: dict, screen: ScreenConfig, config: HallConfig) -> dict:
+    """The part of `state` that `screen` shows, with each call's place in the words the
+    announcement says ("3 号诊室", "room 3")."""
+    calls = [dict(call, **_place(call["counter"], config)) for call in state["calls"]
+             if (not screen.services or call["service"] in screen.services)
+             and (not screen.counters or call["counter"] in screen.counters)]
+    services = [s for s in state["services"]
+                if not screen.services or s["prefix"] in screen.services]
+    return {**state, "calls": calls, "services": services}
+
+
+def _place(number: int, config: HallConfig) -> dict:
+    counter = config.counter(number)
+    zh, _, en = PLACES[counter.kind if counter else "counter"]
+    return {"where_zh": f"{number} 号{zh}", "where_en": f"{en} {number}"}

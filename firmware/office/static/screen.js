@@ -1,0 +1,119 @@
+// A hall screen (firmware/office/screen.py): the box's state, live, in Chinese and English.
+"use strict";
+
+const body = document.body;
+const zoneName = body.dataset.zone;
+let newest = null;    // the id of the newest call shown
+let offset = 0;       // the box's clock minus this screen's, in ms
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function minutes(service) {
+  if (service.closed) return ["暂停", "closed"];
+  if (service.waiting === 0) return ["无需等候", "no wait"];
+  if (service.estimate === null) return ["—", ""];   // no counter open for it
+  const n = Math.max(1, Math.round(service.estimate / 60));
+  return [`约 ${n} 分钟`, `about ${n} min`];
+}
+
+function drawCalls(calls) {
+  const top = document.getElementById("newest");
+  const recent = document.getElementById("recent");
+  if (!top) return;
+  top.replaceChildren();
+  recent.replaceChildren();
+  if (!calls.length) {
+    top.append(el("p", "label", "—"));
+    return;
+  }
+  const [first, ...rest] = calls;
+  top.append(el("p", "label", first.label),
+             el("p", "where", `请 ${first.label} 号到 ${first.where_zh}`),
+             el("p", "where en", `Ticket ${first.label}, please go to ${first.where_en}`));
+  if (newest !== null && first.id > newest) {   // a new call: flash it while it is said
+    top.classList.remove("flash");
+    void top.offsetWidth;
+    top.classList.add("flash");
+  }
+  newest = first.id;
+  for (const call of rest) {
+    const item = el("li");
+    item.dataset.label = call.label;
+    item.append(el("span", "label", call.label), el("span", "where", call.where_zh),
+                el("span", "where en", call.where_en));
+    recent.append(item);
+  }
+}
+
+function drawWaiting(services) {
+  const rows = document.querySelector("#waiting tbody");
+  if (!rows) return;
+  rows.replaceChildren();
+  for (const service of services) {
+    const row = el("tr");
+    row.dataset.service = service.prefix;
+    const name = el("td", "service");
+    name.append(el("span", "", `${service.prefix} ${service.name_zh}`),
+                el("span", "en", service.name_en));
+    const [zh, en] = minutes(service);
+    const wait = el("td", "estimate");
+    wait.append(el("span", "", zh), el("span", "en", en));
+    row.append(name, el("td", "waiting", String(service.waiting)), wait);
+    rows.append(row);
+  }
+}
+
+function fit(zone) {
+  // Shrink a zone's text until it fits: a hall may have many services or long names.
+  if (!zone) return;
+  let size = 100;
+  zone.style.fontSize = "";
+  while (size > 40 && (zone.scrollHeight > zone.clientHeight + 1 ||
+                       zone.scrollWidth > zone.clientWidth + 1)) {
+    size -= 5;
+    zone.style.fontSize = `${size}%`;
+  }
+}
+
+function draw(state) {
+  offset = state.now * 1000 - Date.now();
+  document.getElementById("hall").replaceChildren(
+    el("span", "", state.hall.name_zh || state.hall.name),
+    el("span", "en", state.hall.name_zh ? state.hall.name : ""));
+  drawCalls(state.calls);
+  drawWaiting(state.services);
+  document.querySelectorAll("main > section").forEach(fit);
+  tick();
+}
+
+const dayFormat = new Intl.DateTimeFormat("zh-CN", {
+  timeZone: zoneName, year: "numeric", month: "2-digit", day: "2-digit"});
+const timeFormat = new Intl.DateTimeFormat("zh-CN", {
+  timeZone: zoneName, hour: "2-digit", minute: "2-digit", hour12: false});
+
+function tick() {   // the box's time in the hall's zone, whatever this screen's clock says
+  const now = new Date(Date.now() + offset);
+  document.getElementById("clock").replaceChildren(
+    el("span", "time", timeFormat.format(now)), el("span", "day", dayFormat.format(now)));
+}
+
+document.getElementById("newest")?.addEventListener(
+  "animationend", (event) => event.target.classList.remove("flash"));
+
+function connect() {
+  const source = new EventSource(`/screen/${encodeURIComponent(body.dataset.screen)}/feed`);
+  const banner = document.getElementById("reconnecting");
+  source.addEventListener("state", (event) => {
+    banner.hidden = true;
+    draw(JSON.parse(event.data));
+  });
+  source.onerror = () => { banner.hidden = false; };   // the browser tries again by itself
+}
+
+setInterval(tick, 1000);
+connect();
