@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from config.table import Table
 
 LAYOUTS = ("landscape", "portrait")   # 16:9 and 9:16
-ZONES = ("calls", "waiting")
+ZONES = ("calls", "waiting", "info")   # info: the playlist's images, videos and texts
 NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 
 
@@ -34,7 +34,7 @@ def read_screens(tables: list[Table], services: set[str], counters: set[int]
                          "must be \"landscape\" or \"portrait\""),
             zones=tuple(t.get("zones", list, list(ZONES), lambda v: 0 < len(v) == len(set(v))
                               and all(z in ZONES for z in v),
-                              "must list \"calls\", \"waiting\" or both, once each",
+                              "must list some of \"calls\", \"waiting\", \"info\", once each",
                               item=str)),
             services=tuple(t.get("services", list, [], lambda v: all(s in services for s in v),
                                  "must list services of the hall", item=str)),

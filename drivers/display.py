@@ -1,8 +1,9 @@
 """The wall LED matrix: MAX7219 modules on SPI through luma, or luma's dummy device simulated.
 
 The loop calls show() when the calls change, notice() for a message that must be seen (a ticket
-that could not be printed) and tick() every TICK seconds, which scrolls long lines and applies
-the dim/off schedule. A device that fails to take a frame is reported once and retried.
+that could not be printed), idle() for what shows while there is neither (the playlist's texts)
+and tick() every TICK seconds, which scrolls long lines and applies the dim/off schedule. A
+device that fails to take a frame is reported once and retried.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class WallDisplay:
         self.mode = "on"
         self.healthy = True
         self._notice: tuple[str, float] | None = None
+        self._idle: str | None = None
         self._offsets: list[int] = []
         self._scrolls = False
 
@@ -62,6 +64,13 @@ class WallDisplay:
         wall clock neither keeps a notice up for an hour nor drops it at once)."""
         self._notice = (text, self.monotonic() + seconds)
         self._restart()
+
+    def idle(self, text: str | None) -> None:
+        """`text` while the wall shows no call and no notice (None: nothing then)."""
+        if text != self._idle:
+            self._idle = text
+            if not self.lines and not self._notice:
+                self._restart()
 
     def tick(self, clock: str) -> None:
         """One step: the schedule at the hall's time of day `clock` ("HH:MM"), notices,
@@ -78,7 +87,8 @@ class WallDisplay:
 
     def visible(self) -> list[str]:
         rows = self.config.height // line_height(self.config.height)
-        return (([self._notice[0]] if self._notice else []) + self.lines)[:rows]
+        shown = ([self._notice[0]] if self._notice else []) + self.lines
+        return (shown or ([self._idle] if self._idle else []))[:rows]
 
     def _restart(self) -> None:
         band = line_height(self.config.height)

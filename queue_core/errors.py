@@ -83,6 +83,12 @@ class UserRefused(QueueError, ValueError):
     display = "NOT ALLOWED"
 
 
+class PlaylistRefused(QueueError, ValueError):
+    """A playlist item that cannot be added, moved or removed as asked."""
+
+    display = "NOT ALLOWED"
+
+
 class StorageError(QueueError, RuntimeError):
     """The database cannot be opened as one, or was written by a newer firmware."""
 

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from queue_core.hall import Hall
+from queue_core.playlist import showing
 from queue_core.model import CounterStatus, HallConfig, Service, State, Ticket
 from queue_core.statistics import estimated_wait
 
@@ -53,8 +54,9 @@ def hall_screen(db: sqlite3.Connection, config: HallConfig, now: float, calls: i
                 ) -> dict:
     """What the hall's screens show, nothing more (no teller, no alarm): today's latest
     `calls` calls and recalls, newest first, each with its event id (a screen flashes a call it
-    has not shown), and each service's waiting and estimated wait (see `monitor`); `now`, so
-    a screen can show the box's time whatever its own clock says."""
+    has not shown), each service's waiting and estimated wait (see `monitor`), the playlist's
+    items that show now; `now`, so a screen can show the box's time whatever its own clock
+    says."""
     with _reading(db, config) as hall:
         status = hall.status(now)
         latest = [{"id": row[0], "label": row[1], "service": row[2], "counter": row[3],
@@ -66,8 +68,10 @@ def hall_screen(db: sqlite3.Connection, config: HallConfig, now: float, calls: i
                      "waiting": status.waiting[s.prefix], "closed": s.prefix in status.closed,
                      "estimate": None if s.prefix in status.closed else
                      estimated_wait(db, config, s.prefix, now)} for s in config.services]
+        playlist = [{"id": i.id, "kind": i.kind, "file": i.file, "text": i.text,
+                     "seconds": i.seconds} for i in showing(db, config, now)]
         return {"hall": {"name": config.name, "name_zh": config.name_zh},
-                "now": now, "calls": latest, "services": services,
+                "now": now, "calls": latest, "services": services, "playlist": playlist,
                 "last_event": hall.last_event()}
 
 

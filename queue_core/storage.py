@@ -177,6 +177,26 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL
     );
     """,
+    """
+    -- The hall's playlist of information and adverts, shown by the hall screens (and its texts
+    -- by the wall): items in order, each an image or a video (a file of the data directory's
+    -- media/ folder, named by the sha256 of its content) or a text, shown for `seconds`, on
+    -- the ISO week `days` listed, between the `hours` (local "HH:MM-HH:MM", NULL: all day)
+    -- and from `first_day` to `last_day` (NULL: open).
+    CREATE TABLE playlist (
+        id INTEGER PRIMARY KEY,
+        position INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('image', 'video', 'text')),
+        file TEXT,
+        text TEXT,
+        seconds INTEGER NOT NULL,
+        days TEXT NOT NULL,
+        hours TEXT,
+        first_day TEXT,
+        last_day TEXT,
+        CHECK ((kind = 'text') = (text IS NOT NULL AND file IS NULL))
+    );
+    """,
 )
 
 

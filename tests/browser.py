@@ -51,9 +51,9 @@ class Hall:
         self.ready.set()
         await running
 
-    def run(self, work) -> None:
-        """Run the coroutine `work` on the appliance's loop, and wait for it."""
-        asyncio.run_coroutine_threadsafe(work, self.loop).result(20)
+    def run(self, work):
+        """Run the coroutine `work` on the appliance's loop; its result."""
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result(20)
 
     def console(self, line: str) -> None:
         self.day.devices.console.feed(line, self.app.inbox.post)

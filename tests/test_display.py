@@ -13,7 +13,9 @@ from PIL import Image
 from config.hardware import DisplayConfig
 
 from drivers.display import SimWallDisplay, WallDisplay, scheduled_mode
+from firmware.wall_notices import WallNotices
 from media.wall import wall_frame
+from queue_core.playlist import Item
 
 REFERENCES = Path(__file__).parent / "references"
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +95,25 @@ def test_a_notice_takes_the_top_line_for_its_time_whatever_the_wall_clock_does()
     elapsed[0] = 60
     wall.tick("08:00")                   # and back
     assert wall.visible() == ["A012 → 3", "B004 → 1"]
+
+
+def test_the_playlist_texts_take_turns_while_no_call_shows():
+    wall = WallDisplay(Recorder(), DisplayConfig(width=64, height=16))
+    notices = WallNotices(wall)
+    hours = [Item(1, 1, "text", None, "欢迎 Welcome", 10), Item(2, 2, "image", "a.png", None, 5),
+             Item(3, 3, "text", None, "周六营业", 5)]
+    notices.step(hours, 0.0)
+    assert wall.visible() == ["欢迎 Welcome"]
+    notices.step(hours, 9.9)
+    assert wall.visible() == ["欢迎 Welcome"]
+    notices.step(hours, 10.0)             # its seconds are over: the next text (not the image)
+    assert wall.visible() == ["周六营业"]
+    wall.show(["A012 → 3"])                # a call: it shows, not the playlist
+    assert wall.visible() == ["A012 → 3"]
+    wall.show([])
+    assert wall.visible() == ["周六营业"]
+    notices.step([], 20.0)                 # no text shows now
+    assert wall.visible() == []
 
 
 SCHEDULE = (("07:30", "on"), ("19:00", "dim"), ("22:00", "off"))

@@ -3,6 +3,9 @@
 loses the box, what a stranger on the LAN can reach; and their configuration. The
 screenshots in docs/ are taken here."""
 
+import asyncio
+import hashlib
+import io
 import json
 import os
 import shutil
@@ -14,10 +17,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from browser import DOCS, Hall, find, needs_chromium, text_of, wait
 from config.load import parse_config
 from config.table import ConfigError
+from drivers.events import OfficeCommand
 from firmware import kiosk
 from hallday import DEFAULT
 
@@ -47,6 +52,24 @@ def hall(tmp_path):
     hall.close()
 
 
+def add_item(hall, **params) -> int:
+    """A playlist item, added by ada in the back office."""
+    async def command():
+        done = asyncio.get_running_loop().create_future()
+        hall.app.inbox.post(OfficeCommand("playlist_add", time.time(), params, "ada", done))
+        return await done
+    return hall.run(command())["id"]
+
+
+def media_file(hall, data: bytes, extension: str) -> str:
+    """`data` kept as the office keeps an upload: its name."""
+    name = f"{hashlib.sha256(data).hexdigest()}.{extension}"
+    folder = hall.app.paths.data / "media"
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_bytes(data)
+    return name
+
+
 def busy_hall(hall):
     """Customers for A, B and C; counters 2 and 4 (a room) call, 4 twice."""
     for line in ("A", "A", "A", "B", "C", "C", "2 login T02 2222", "2 call",
@@ -61,18 +84,21 @@ def screenshot(browser, name):
 
 
 def fits(browser) -> bool:
-    """Nothing overflows: no scrolling, no zone cut."""
+    """Nothing overflows: no scrolling, no zone cut (a long notice scrolls by on purpose)."""
     return browser.execute_script(
         "const d = document.documentElement;"
         "return d.scrollWidth <= innerWidth && d.scrollHeight <= innerHeight &&"
         " [...document.querySelectorAll('main > section')].every("
-        "  s => s.scrollHeight <= s.clientHeight + 1 && s.scrollWidth <= s.clientWidth + 1)")
+        "  s => s.scrollHeight <= s.clientHeight + 1 &&"
+        "       (s.id == 'info' || s.scrollWidth <= s.clientWidth + 1))")
 
 
 @needs_chromium
 @pytest.mark.window(1920, 1080)
 def test_the_landscape_screen_shows_calls_and_queues(hall, browser):
     busy_hall(hall)
+    add_item(hall, kind="text", seconds=60, text="理财讲座：本周六上午十点 · Wealth seminar on"
+                                                 " Saturday at 10:00")
     browser.get(hall.screens + "/hall")
     text_of(browser, "#newest .label", "C002")
     text_of(browser, "#newest", "请 C002 号到 4 号诊室")   # counter 4 is a room
@@ -80,6 +106,7 @@ def test_the_landscape_screen_shows_calls_and_queues(hall, browser):
     text_of(browser, "#recent", "C001")
     text_of(browser, "#recent", "A001")
     text_of(browser, "#waiting tr[data-service=A] .waiting", "2")
+    text_of(browser, "#info", "Wealth seminar")
     assert browser.execute_script("return [innerWidth, innerHeight]") == [1920, 1080]
     assert fits(browser)
     screenshot(browser, "screen-landscape.png")
@@ -111,6 +138,26 @@ def test_a_screen_limited_to_a_service_and_a_counter(hall, browser):
     text_of(browser, "#recent", "C001")
     assert "A001" not in find(browser, "#calls").text
     assert not browser.find_elements("css selector", "#waiting")
+
+
+@needs_chromium
+@pytest.mark.window(1920, 1080)
+def test_the_information_zone_plays_the_playlist_and_skips_what_it_cannot_show(
+        hall, browser, caplog):
+    picture = io.BytesIO()
+    Image.new("RGB", (1280, 720), (20, 120, 60)).save(picture, "PNG")
+    add_item(hall, kind="text", seconds=3, text="欢迎 · Welcome to the branch")
+    broken = add_item(hall, kind="video", seconds=3,
+                      file=media_file(hall, b"\x00\x00\x00\x18ftypmp42" + bytes(64), "mp4"))
+    add_item(hall, kind="image", seconds=30, file=media_file(hall, picture.getvalue(), "png"))
+    browser.get(hall.screens + "/hall")
+    text_of(browser, "#info", "Welcome to the branch")
+    image = wait(browser, lambda b: b.find_element("css selector", "#info img"), seconds=15)
+    assert f"cannot show playlist item {broken}" in caplog.text   # skipped, and reported
+    assert browser.execute_script("return arguments[0].naturalWidth", image) == 1280
+    hall.console("A")   # a change: the screen catches up, the advert plays on, not reloaded
+    text_of(browser, "#waiting tr[data-service=A] .waiting", "1")
+    assert image.is_displayed()
 
 
 @needs_chromium

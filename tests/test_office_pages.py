@@ -3,6 +3,7 @@ Debian's chromedriver): what a hall manager and a teller do, end to end. The scr
 the monitor, queue and report pages in docs/ are taken here."""
 
 import pytest
+from PIL import Image
 
 from browser import DOCS, Hall, click, fill, find, needs_chromium, text_of, wait
 from office import PASSWORD
@@ -17,13 +18,41 @@ def hall(tmp_path):
     hall.close()
 
 
-def test_a_hall_manager_runs_the_hall_from_a_browser(hall, browser):
+def first_admin(hall, browser) -> None:
+    """ada sets up the back office with the printed code, and signs in."""
     browser.get(hall.url + "/setup")
     fill(browser, "#setup", code=hall.setup_code(), name="ada", password=PASSWORD)
     text_of(browser, "main", "sign in with the new password")
     browser.get(hall.url + "/sign-in")
     fill(browser, "#sign-in", name="ada", password=PASSWORD)
     wait(browser, lambda b: b.current_url.endswith("/monitor"))
+
+
+def test_a_hall_manager_publishes_information_on_the_screens(hall, browser, tmp_path):
+    first_admin(hall, browser)
+    browser.get(hall.url + "/playlist")
+    fill(browser, "#add-text", text="周六照常营业 · Open on Saturday", seconds="5")
+    text_of(browser, "#playlist", "Open on Saturday")
+    picture = tmp_path / "advert.png"
+    Image.new("RGB", (320, 180), (250, 200, 40)).save(picture)
+    find(browser, "#add-file [name=file]").send_keys(str(picture))
+    find(browser, "#add-file [name=seconds]").clear()
+    find(browser, "#add-file [name=seconds]").send_keys("7")
+    click(browser, "#add-file button[type=submit]")
+    text_of(browser, "#playlist tr:nth-child(3) td:nth-child(1)", "image")
+    click(browser, "#playlist tr:nth-child(3) .up")   # the advert first
+    text_of(browser, "#playlist tr:nth-child(2) td:nth-child(1)", "image")
+    fill(browser, "#add-text", text="", seconds="5")   # (the browser's own check stops it)
+    fill(browser, "#add-text", text="x", seconds="5", hours="18:00-08:00")
+    text_of(browser, "#message", "hours must be a range of the day")
+
+    browser.get(hall.screens + "/hall")   # the hall screen plays them in turn
+    wait(browser, lambda b: b.find_element("css selector", "#info img"))
+    text_of(browser, "#info", "Open on Saturday")
+
+
+def test_a_hall_manager_runs_the_hall_from_a_browser(hall, browser):
+    first_admin(hall, browser)
     find(browser, "#services tr[data-service=A]")
 
     hall.console("A")   # a customer at the ticket buttons: the monitor follows by itself

@@ -27,7 +27,8 @@ from firmware.office.server import BEARER, COOKIE, SESSION, token_identity
 from firmware.office.sessions import Session
 from firmware.signature import read_key, sign
 from firmware.stick import CONFIG_NAME, SIGNATURE_NAME
-from queue_core import statistics, users
+from firmware.office import media
+from queue_core import playlist, statistics, users
 from queue_core.monitor import monitor, queue
 from queue_core.pins import password_matches
 
@@ -495,6 +496,79 @@ async def remove_token(office: OfficeServer, request: web.Request) -> web.Respon
                                                   label=label))
 
 
+# -- the playlist ---------------------------------------------------------------------------
+
+SCHEDULE = {"days": (str, lambda v: True, "", "1234567"), "hours": (str, lambda v: True, "", None),
+            "first_day": (str, lambda v: True, "", None),
+            "last_day": (str, lambda v: True, "", None)}   # (queue_core.playlist checks them)
+
+
+def _seconds(value: object) -> bool:
+    return type(value) is int and playlist.SECONDS[0] <= value <= playlist.SECONDS[1]
+
+
+SECONDS_RULE = f"must be {playlist.SECONDS[0]} to {playlist.SECONDS[1]}"
+
+
+@allowed(*MANAGERS)
+async def get_playlist(office: OfficeServer, request: web.Request) -> web.Response:
+    return web.json_response([item.as_dict() for item in await office.read(playlist.items)])
+
+
+@allowed(*MANAGERS)
+async def add_text(office: OfficeServer, request: web.Request) -> web.Response:
+    data = await body(request, text=(str, lambda v: True, ""),
+                      seconds=(int, _seconds, SECONDS_RULE), **SCHEDULE)
+    return web.json_response(await office.command(request[SESSION], "playlist_add",
+                                                  kind="text", **data), status=201)
+
+
+@allowed(*MANAGERS)
+async def add_file(office: OfficeServer, request: web.Request) -> web.Response:
+    """An image or a video as the request's body; its duration and schedule in the query."""
+    query = dict(request.query)
+    if unknown := set(query) - {"seconds", *SCHEDULE}:
+        raise web.HTTPBadRequest(text=f"unknown parameter {sorted(unknown)[0]!r}")
+    text = query.pop("seconds", "")
+    if not text.isdigit() or not _seconds(int(text)):
+        raise web.HTTPBadRequest(text=f"parameter 'seconds' {SECONDS_RULE}")
+    kind, name = await media.receive(request.content.iter_chunked(1 << 16),
+                                     office.appliance.paths.data)
+    try:
+        result = await office.command(request[SESSION], "playlist_add", kind=kind, file=name,
+                                      seconds=int(text), **query)
+    finally:
+        await sweep_media(office)   # (refused: the file goes, unless an item has it already)
+    return web.json_response(result, status=201)
+
+
+@allowed(*MANAGERS)
+async def remove_item(office: OfficeServer, request: web.Request) -> web.Response:
+    result = await office.command(request[SESSION], "playlist_remove", item=_item(request))
+    await sweep_media(office)
+    return web.json_response(result)
+
+
+@allowed(*MANAGERS)
+async def move_item(office: OfficeServer, request: web.Request) -> web.Response:
+    data = await body(request, position=(int, lambda v: v >= 1, "must be 1 or more"))
+    return web.json_response(await office.command(
+        request[SESSION], "playlist_move", item=_item(request), **data))
+
+
+def _item(request: web.Request) -> int:
+    text = request.match_info["item"]
+    if not text.isdigit() or len(text) > 9:
+        raise web.HTTPBadRequest(text="a playlist item is a number")
+    return int(text)
+
+
+async def sweep_media(office: OfficeServer) -> None:
+    """The playlist's files that no item uses, removed (off the loop)."""
+    used = await office.read(playlist.files)
+    await asyncio.to_thread(media.sweep, office.appliance.paths.data, used)
+
+
 def routes(app: web.Application, office: OfficeServer) -> None:
     def bind(handler):
         async def bound(request: web.Request) -> web.StreamResponse:
@@ -519,5 +593,9 @@ def routes(app: web.Application, office: OfficeServer) -> None:
             ("POST", "/api/tokens", add_token), ("GET", "/api/tokens", list_tokens),
             ("POST", "/api/tokens/{label}/remove", remove_token),
             ("GET", "/api/config", get_config), ("POST", "/api/config", put_config),
-            ("GET", "/api/config/stick.zip", stick_files)):
+            ("GET", "/api/config/stick.zip", stick_files),
+            ("GET", "/api/playlist", get_playlist), ("POST", "/api/playlist", add_text),
+            ("POST", "/api/playlist/file", add_file),
+            ("POST", "/api/playlist/{item}/remove", remove_item),
+            ("POST", "/api/playlist/{item}/move", move_item)):
         app.router.add_route(method, path, bind(handler))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from drivers.events import OfficeCommand
-from queue_core import Hall, errors, users
+from queue_core import Hall, errors, playlist, users
 
 if TYPE_CHECKING:
     from firmware.main import Appliance
@@ -54,6 +54,20 @@ def _users(operation: Callable) -> Callable:
     return run
 
 
+def _playlist_add(app: Appliance, at: float, **params) -> dict[str, Any]:
+    return {"id": playlist.add_item(app.hall.db, now=at, by=app.hall.actor, **params)}
+
+
+def _playlist_remove(app: Appliance, at: float, item: int) -> dict[str, Any]:
+    return {"id": item, "file": playlist.remove_item(app.hall.db, item, at,
+                                                     by=app.hall.actor).file}
+
+
+def _playlist_move(app: Appliance, at: float, item: int, position: int) -> dict[str, Any]:
+    playlist.move_item(app.hall.db, item, position, at, by=app.hall.actor)
+    return {"id": item, "position": position}
+
+
 COMMANDS: dict[str, Callable[..., Any]] = {
     "issue": _issue,
     "close": _service_state(Hall.close_service), "open": _service_state(Hall.open_service),
@@ -64,6 +78,8 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "add_user": _users(users.add_user), "set_password": _users(users.set_password),
     "remove_user": _users(users.remove_user), "add_token": _users(users.add_token),
     "remove_token": _users(users.remove_token),
+    "playlist_add": _playlist_add, "playlist_remove": _playlist_remove,
+    "playlist_move": _playlist_move,
 }
 
 

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from config.screens import ScreenConfig
+from firmware.office import media
 from media.speech import PLACES
 from queue_core.model import HallConfig
 from queue_core.monitor import hall_screen
+from queue_core.playlist import FILE
 
 if TYPE_CHECKING:
     from firmware.office.server import OfficeServer
@@ -46,7 +48,9 @@ ZONE_HTML = {
     "waiting": '<section id="waiting"><table><thead><tr><th>业务 Service</th>'
                '<th>等候 Waiting</th><th>预计 Wait</th></tr></thead><tbody></tbody></table>'
                '</section>',
+    "info": '<section id="info"></section>',
 }
+UNSHOWABLE_EVERY = 3600.0   # seconds: an item a screen cannot show is reported once this often
 
 
 class Screens:
@@ -57,6 +61,7 @@ class Screens:
         self.state: dict | None = None         # the newest state, for every screen
         self.streams: set[asyncio.Queue] = set()
         self._wake = asyncio.Event()
+        self._reported: dict[int, float] = {}   # item id -> when it was last reported
 
     def make_app(self) -> web.Application:
         from firmware.office.pages import STATIC
@@ -66,6 +71,8 @@ class Screens:
         app.on_response_prepare.append(_secure_headers)
         app.router.add_get("/screen/{name}", self.page)
         app.router.add_get("/screen/{name}/feed", self.feed)
+        app.router.add_post("/screen/{name}/unshowable", self.unshowable)
+        app.router.add_get("/media/{file}", self.media)
         app.router.add_static("/static", STATIC, append_version=False)
         app.on_startup.append(lambda app: self.office._spawn(self.run()))
         app.on_shutdown.append(self._end_streams)
@@ -155,6 +162,38 @@ class Screens:
         finally:
             self.streams.discard(queue)
         return response
+
+    async def media(self, request: web.Request) -> web.FileResponse:
+        """A playlist file (named by its content's sha256: it never changes)."""
+        name = request.match_info["file"]
+        if FILE.fullmatch(name) is None:
+            raise web.HTTPNotFound()
+        path = media.folder(self.office.appliance.paths.data) / name
+        if not path.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={
+            "Content-Type": media.CONTENT_TYPES[name.rsplit(".", 1)[1]],
+            "Cache-Control": "public, max-age=31536000, immutable"})
+
+    async def unshowable(self, request: web.Request) -> web.Response:
+        """A screen could not show a playlist item (a file its browser cannot play): it skips
+        it, and it is reported (the log, the back office) once an hour at most. Nothing is
+        changed: a stranger on the LAN could send this too."""
+        screen = self._screen(request)
+        if request.headers.get("Origin") != f"{request.scheme}://{request.host}":
+            raise web.HTTPForbidden(text="not from a page of this box")
+        text = await request.text()
+        shown = {item["id"]: item for item in (self.state or {}).get("playlist", [])}
+        if not text.isdigit() or int(text) not in shown:
+            raise web.HTTPBadRequest(text="no such item showing")
+        item, now = shown[int(text)], time.monotonic()
+        if now - self._reported.get(item["id"], -UNSHOWABLE_EVERY) >= UNSHOWABLE_EVERY:
+            self._reported[item["id"]] = now
+            log.warning("hall screen %s cannot show playlist item %d (%s): skipped",
+                        screen.name, item["id"], item["file"])
+            self.office.appliance.devices.office.report(
+                f"screen {screen.name} cannot show playlist item {item['id']}: skipped")
+        return web.Response(status=204)
 
 
 def for_screen(state: dict, screen: ScreenConfig, config: HallConfig) -> dict:

@@ -53,7 +53,7 @@ HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 STATUS = {errors.UnknownTicket: 404, errors.UnknownService: 404, errors.UnknownCounter: 404,
-          errors.UserRefused: 400, errors.LoginDelayed: 429}
+          errors.UserRefused: 400, errors.PlaylistRefused: 400, errors.LoginDelayed: 429}
 
 
 class OfficeServer:
@@ -120,6 +120,8 @@ class OfficeServer:
         self.appliance.devices.office.report(f"back office: {self.url}")
         if not await self.read(users.has_admin):
             self.new_setup_code()
+        from firmware.office.api import sweep_media
+        await sweep_media(self)   # (what an upload cut by a power cut left)
         if self.config.screen_port:
             await self._start_screens()
 

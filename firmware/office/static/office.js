@@ -23,6 +23,11 @@ const WORDS = {
     configuration: "Configuration", save: "Check and apply", applied: "Applied.",
     download: "Download the file", stick: "Signed files for a USB stick (zip)",
     "next-start": "these take effect at the next start",
+    playlist: "Playlist", kind: "Kind", item: "Text or file", seconds: "Seconds",
+    "days-of-week": "Weekdays (1 Monday … 7)", hours: "Hours (08:30-12:00)",
+    "first-day": "From", "last-day": "Until", "add-text": "Add the text",
+    "add-file": "Add the image or video", "playlist-note":
+      "The hall screens show these in turn; texts also scroll on the wall when no call shows.",
   },
   zh: {
     monitor: "监控", queue: "队列", reports: "报表", keypad: "虚拟键盘", devices: "设备",
@@ -43,6 +48,10 @@ const WORDS = {
     finish: "完成", login: "签到",
     configuration: "配置", save: "检查并应用", applied: "已应用。", download: "下载配置文件",
     stick: "U 盘签名文件（zip）", "next-start": "这些更改在下次启动时生效",
+    playlist: "信息发布", kind: "类型", item: "文字或文件", seconds: "秒数",
+    "days-of-week": "星期（1 周一 … 7）", hours: "时段（08:30-12:00）", "first-day": "开始日期",
+    "last-day": "结束日期", "add-text": "添加文字", "add-file": "添加图片或视频",
+    "playlist-note": "大厅屏幕轮流显示以下内容；没有叫号时，文字也在墙上的屏幕滚动显示。",
   },
 };
 let lang = localStorage.getItem("lang") || (navigator.language.startsWith("zh") ? "zh" : "en");
@@ -96,7 +105,7 @@ function live(render) {
 
 function nav(page) {
   const links = !me ? [] : me.role === "teller" ? ["keypad"]
-    : ["monitor", "queue", "reports", "keypad", "devices"].concat(me.role === "admin" ? ["users", "configuration"] : []);
+    : ["monitor", "queue", "reports", "keypad", "devices", "playlist"].concat(me.role === "admin" ? ["users", "configuration"] : []);
   document.getElementById("nav").replaceChildren(
     ...links.map((name) => el("a", { href: `/${name}`, class: name === page ? "here" : null }, t(name))),
     el("span", { class: "right" },
@@ -296,6 +305,50 @@ PAGES.users = async (main) => {
       el("td", {}, k.label), el("td", {}, k.role),
       el("td", {}, el("button", { onclick: () => api("POST", `/api/tokens/${k.label}/remove`, {}).then(render, (e) => say(message, e.message)) }, t("remove")))))),
     tokenForm, message);
+  };
+  return render();
+};
+
+PAGES.playlist = async (main) => {
+  const message = el("div", { id: "message" });
+  const schedule = () => [
+    el("input", { name: "seconds", type: "number", min: 3, max: 600, value: 10, required: true, title: t("seconds") }),
+    el("input", { name: "days", value: "1234567", pattern: "[1-7]{1,7}", title: t("days-of-week") }),
+    el("input", { name: "hours", placeholder: t("hours"), title: t("hours") }),
+    el("input", { name: "first_day", type: "date", title: t("first-day") }),
+    el("input", { name: "last_day", type: "date", title: t("last-day") })];
+  const when = (form) => Object.fromEntries(["days", "hours", "first_day", "last_day"]
+    .map((name) => [name, form[name].value.trim()]).filter(([, value]) => value));
+  const render = async () => {
+    const items = await api("GET", "/api/playlist");
+    const textForm = el("form", { id: "add-text", onsubmit: async (event) => {
+      event.preventDefault();
+      try {
+        await api("POST", "/api/playlist", { text: textForm.text.value, seconds: Number(textForm.seconds.value), ...when(textForm) });
+        render();
+      } catch (error) { say(message, error.message); }
+    } }, el("input", { name: "text", maxlength: 200, required: true, placeholder: t("item") }), schedule(),
+    el("button", { type: "submit" }, t("add-text")));
+    const fileForm = el("form", { id: "add-file", onsubmit: async (event) => {
+      event.preventDefault();
+      const query = new URLSearchParams({ seconds: fileForm.seconds.value, ...when(fileForm) });
+      const response = await fetch(`/api/playlist/file?${query}`, { method: "POST", credentials: "same-origin",
+        headers: { "X-CSRF-Token": me.csrf, "Content-Type": "application/octet-stream" }, body: fileForm.file.files[0] });
+      if (response.ok) { render(); return; }
+      say(message, (await response.json().catch(() => ({}))).error || response.statusText);
+    } }, el("input", { name: "file", type: "file", accept: "image/png,image/jpeg,image/gif,image/webp,video/mp4,video/webm", required: true }),
+    schedule(), el("button", { type: "submit" }, t("add-file")));
+    const act = (item, path, body) => api("POST", `/api/playlist/${item.id}/${path}`, body).then(render, (e) => say(message, e.message));
+    main.replaceChildren(el("h1", {}, t("playlist")), el("p", {}, t("playlist-note")),
+      el("table", { id: "playlist" }, el("tr", {}, [t("kind"), t("item"), t("seconds"), t("days-of-week"), t("hours"), t("first-day"), t("last-day"), ""].map((h) => el("th", {}, h))),
+        items.map((item, at) => el("tr", { "data-item": item.id },
+          el("td", {}, item.kind),
+          el("td", { class: "item" }, item.kind === "text" ? item.text : item.file.slice(0, 12) + "…"),
+          el("td", {}, String(item.seconds)), el("td", {}, item.days), el("td", {}, item.hours ?? ""),
+          el("td", {}, item.first_day ?? ""), el("td", {}, item.last_day ?? ""),
+          el("td", {}, el("button", { class: "up", disabled: at === 0, onclick: () => act(item, "move", { position: at }) }, t("up")),
+            el("button", { class: "remove", onclick: () => act(item, "remove", {}) }, t("remove")))))),
+      textForm, fileForm, message);
   };
   return render();
 };

@@ -5,6 +5,10 @@ const body = document.body;
 const zoneName = body.dataset.zone;
 let newest = null;    // the id of the newest call shown
 let offset = 0;       // the box's clock minus this screen's, in ms
+let playlist = [];    // the items that show now, in order
+let playing = null;   // the item on the screen
+let timer = null;
+const failed = new Set();   // items this screen cannot show: skipped
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -68,6 +72,59 @@ function drawWaiting(services) {
   }
 }
 
+function drawInfo(items) {
+  // A new state replaces the list; what plays goes on unless it no longer shows.
+  if (!document.getElementById("info")) return;
+  playlist = items.filter((item) => !failed.has(item.id));
+  if (!playing || !playlist.some((item) => item.id === playing.id)) next();
+}
+
+function next() {
+  clearTimeout(timer);
+  const zone = document.getElementById("info");
+  if (!playlist.length) {
+    playing = null;
+    zone.replaceChildren(el("p", "notice", "欢迎光临 · Welcome"));
+    return;
+  }
+  const at = playing ? playlist.findIndex((item) => item.id === playing.id) : -1;
+  const item = playing = playlist[(at + 1) % playlist.length];
+  let node;
+  if (item.kind === "text") {
+    node = el("p", "notice");
+    const words = el("span", "", item.text);
+    node.append(words);
+    zone.replaceChildren(node);
+    const over = words.offsetWidth - node.clientWidth;
+    if (over > 0) {   // too long for the zone: it scrolls from its start to its end
+      words.style.setProperty("--over", `${-over}px`);
+      words.style.animationDuration = `${item.seconds}s`;
+      words.classList.add("scroll");
+    }
+  } else {
+    node = el(item.kind === "image" ? "img" : "video");
+    node.src = `/media/${item.file}`;
+    node.dataset.item = item.id;
+    node.addEventListener("error", () => unshowable(item));
+    if (item.kind === "video") {
+      node.muted = true;
+      node.autoplay = true;
+      node.playsInline = true;
+      node.addEventListener("ended", next);
+    }
+    zone.replaceChildren(node);
+  }
+  timer = setTimeout(next, item.seconds * 1000);
+}
+
+function unshowable(item) {
+  failed.add(item.id);
+  playlist = playlist.filter((each) => each.id !== item.id);
+  fetch(`/screen/${encodeURIComponent(body.dataset.screen)}/unshowable`,
+        {method: "POST", body: String(item.id)}).catch(() => {});
+  next();
+}
+
 function fit(zone) {
   // Shrink a zone's text until it fits: a hall may have many services or long names.
   if (!zone) return;
@@ -87,7 +144,8 @@ function draw(state) {
     el("span", "en", state.hall.name_zh ? state.hall.name : ""));
   drawCalls(state.calls);
   drawWaiting(state.services);
-  document.querySelectorAll("main > section").forEach(fit);
+  drawInfo(state.playlist);
+  document.querySelectorAll("#calls, #waiting").forEach(fit);
   tick();
 }
 
