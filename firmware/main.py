@@ -36,10 +36,11 @@ from firmware.notify import notify, watchdog_interval
 from firmware.signature import read_key
 from firmware.stick import (discard, export, install, install_config, read_bundle, reinstate,
                             write_report)
+from firmware.wall_notices import WallNotices
 from media.speech import call_announcement
 from media.ticket import NoteLayout, ticket_layout
 from media.wall import wall_lines
-from queue_core import Hall, QueueError, Ticket, errors, statistics
+from queue_core import Hall, QueueError, Ticket, errors, playlist, statistics
 from queue_core.hall_time import business_day, local
 from queue_core.model import CounterStatus, State
 from queue_core.pins import pin_matches
@@ -145,6 +146,7 @@ class Appliance:
         self._notes: set[str] = set()          # print jobs that are no tickets
         self.office = None                     # the back office, once started
         self._wall: list[str] | None = None   # the wall's lines, as last shown
+        self._wall_notices = WallNotices(devices.display)   # the playlist's texts, when idle
         self.logins = LoginGuard()
         self.clock_trusted = clock_trusted
         self.restarts: dict[str, int] = {}   # background tasks started again, by name
@@ -253,6 +255,8 @@ class Appliance:
             self._overdue_tickets()
             if time.monotonic() - self._day_checked >= 1:
                 self._check_day(self.clock())
+                self._wall_notices.step(playlist.showing(self.hall.db, self.hall.config,
+                                                         self.clock()), time.monotonic())
 
     def _check_day(self, now: float) -> None:
         """Turn the queue's business day when the clock, trusted, says it has ended: the old
@@ -649,6 +653,12 @@ class Appliance:
                     reinstate, *running, self.paths.data)
                 raise
             await asyncio.to_thread(remember, bundle.config.data, self.paths.last_valid)
+            if bundle.playlist is not None:   # (checked whole when read: all or nothing)
+                with self.hall.acting_as("USB stick"):
+                    playlist.replace_items(self.hall.db, list(bundle.playlist), now,
+                                           by=self.hall.actor)
+                if self.office is not None:
+                    self.office.changed()
             if bundle.clips is not None:   # said from the next call on, not the next start
                 self.devices.audio.use_clips(self.paths.data / bundle.config.hardware.audio.clips)
         except Exception as exc:   # unsigned, invalid, too large, a link, a full partition…

@@ -27,6 +27,7 @@ from config.pin_hashing import keepable
 from firmware.signature import NotAuthorised, verify
 from firmware.stick_files import (StickFileError, copy_out, create, directory, exists,
                                   read_file, remove_tree, write_file)
+from firmware.stick_playlist import FOLDER, read_playlist
 from media.speech import CLIPS
 from queue_core import HallConfig, statistics
 from queue_core.hall_time import local
@@ -62,15 +63,17 @@ class Bundle:
 
     config: ApplianceConfig
     clips: Path | None
-    names: tuple[str, ...]   # the files installed: the configuration, then each clip
+    names: tuple[str, ...]   # the files installed: the configuration, each clip, the playlist
+    playlist: tuple[dict, ...] | None = None   # its items (firmware/stick_playlist.py)
 
     def __str__(self) -> str:
         return ", ".join(self.names)
 
 
 def read_bundle(stick: Path, data_dir: Path, key: bytes | None) -> Bundle | None:
-    """The stick's signed configuration and clips, completely checked, or None when it brings no
-    configuration. Raises NotAuthorised, ConfigError or OSError; then nothing is left behind."""
+    """The stick's signed configuration, clips and playlist, completely checked, or None when
+    it brings no configuration. Raises NotAuthorised, ConfigError or OSError; then nothing is
+    left behind (but files no playlist item uses, swept at the next start)."""
     with directory(stick) as root:
         if not exists(root, CONFIG_NAME):
             return None
@@ -86,11 +89,12 @@ def read_bundle(stick: Path, data_dir: Path, key: bytes | None) -> Bundle | None
             raise NotAuthorised(f"{CONFIG_NAME} is not the file that was signed")
         source = f"USB stick {CONFIG_NAME}"
         config = keepable(parse_config(data, source), source)
-        clips = sorted(name for name in signed if name != CONFIG_NAME)
-        if not clips:
-            return Bundle(config, None, (CONFIG_NAME,))
-        folder = data_dir / config.hardware.audio.clips
-        return Bundle(config, _stage_clips(root, clips, signed, folder), (CONFIG_NAME, *clips))
+        playlist = read_playlist(root, signed, data_dir)
+        played = tuple(sorted(name for name in signed if name.startswith(f"{FOLDER}/")))
+        clips = sorted(name for name in signed if name != CONFIG_NAME and name not in played)
+        staged = _stage_clips(root, clips, signed, data_dir / config.hardware.audio.clips) \
+            if clips else None
+        return Bundle(config, staged, (CONFIG_NAME, *clips, *played), playlist)
 
 
 def install(bundle: Bundle, data_dir: Path) -> Path:

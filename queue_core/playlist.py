@@ -41,11 +41,11 @@ class Item:
         return asdict(self)
 
 
-def add_item(db: sqlite3.Connection, kind: str, seconds: int, now: float, *,
-             file: str | None = None, text: str | None = None, days: str = "1234567",
-             hours: str | None = None, first_day: str | None = None,
-             last_day: str | None = None, by: str | None = None) -> int:
-    """Add an item at the end of the playlist; its id. Raises PlaylistRefused saying why."""
+def check_item(kind: str, seconds: int, *, file: str | None = None, text: str | None = None,
+               days: str = "1234567", hours: str | None = None, first_day: str | None = None,
+               last_day: str | None = None) -> tuple:
+    """An item's fields as stored (kind, file, text, seconds, days, hours, first_day,
+    last_day); raises PlaylistRefused saying what is wrong."""
     if kind not in KINDS:
         raise PlaylistRefused(f"no kind {kind!r}: image, video or text")
     if kind == "text":
@@ -65,18 +65,42 @@ def add_item(db: sqlite3.Connection, kind: str, seconds: int, now: float, *,
     first, last = _day(first_day, "first_day"), _day(last_day, "last_day")
     if first and last and first > last:
         raise PlaylistRefused("first_day comes after last_day")
+    return kind, file, text, seconds, "".join(sorted(days)), hours, first, last
+
+
+def add_item(db: sqlite3.Connection, kind: str, seconds: int, now: float, *,
+             by: str | None = None, **fields) -> int:
+    """Add an item (`fields`: see check_item) at the end of the playlist; its id. Raises
+    PlaylistRefused saying why."""
+    row = check_item(kind, seconds, **fields)
     with transaction(db):
         count, end = db.execute("SELECT COUNT(*), IFNULL(MAX(position), 0) FROM playlist"
                                 ).fetchone()
         if count >= ITEMS:
             raise PlaylistRefused(f"the playlist holds {ITEMS} items at most")
-        cursor = db.execute(
-            "INSERT INTO playlist (position, kind, file, text, seconds, days, hours, first_day,"
-            " last_day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (end + 1, kind, file, text, seconds, "".join(sorted(days)), hours, first,
-             last))
-        _log(db, now, f"added {kind} {cursor.lastrowid}" + (f" ({file})" if file else ""), by)
-        return cursor.lastrowid
+        item_id = _insert(db, end + 1, row)
+        _log(db, now, f"added {kind} {item_id}" + (f" ({row[1]})" if row[1] else ""), by)
+        return item_id
+
+
+def replace_items(db: sqlite3.Connection, new: list[dict], now: float, *,
+                  by: str | None = None) -> None:
+    """The playlist replaced by `new` (each a dict of check_item's arguments), all or
+    nothing: a USB stick's."""
+    rows = [check_item(**item) for item in new]
+    if len(rows) > ITEMS:
+        raise PlaylistRefused(f"the playlist holds {ITEMS} items at most")
+    with transaction(db):
+        db.execute("DELETE FROM playlist")
+        for position, row in enumerate(rows, start=1):
+            _insert(db, position, row)
+        _log(db, now, f"replaced by {len(rows)} items", by)
+
+
+def _insert(db: sqlite3.Connection, position: int, row: tuple) -> int:
+    return db.execute(
+        "INSERT INTO playlist (position, kind, file, text, seconds, days, hours, first_day,"
+        " last_day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (position, *row)).lastrowid
 
 
 def remove_item(db: sqlite3.Connection, item_id: int, now: float, *,

@@ -12,7 +12,9 @@ from drivers.escpos_stream import decode, text_lines
 from drivers.events import BackOffice, ButtonPressed, CounterKey
 from firmware.main import Inbox
 from hallday import run_day, wire
+from queue_core import playlist
 from queue_core.model import State
+from rs485 import wait_for
 
 LOGIN = ["1 login T01 1111", "2 login T02 2222", "3 login T03 3333", "4 login T04 4444"]
 
@@ -82,6 +84,25 @@ def test_after_a_restart_the_wall_shows_the_calls_again(tmp_path):
     again = run_day(tmp_path, ["status"], start=at(11))
     assert again.devices.display.lines == ["B001 → 3", "A001 → 1"]
     assert "Counter 3    T03              B001 called" in again.printed
+
+
+def test_the_wall_shows_the_playlist_texts_while_no_call_shows(tmp_path):
+    app, day = wire(tmp_path, clock=lambda: at(10))
+    playlist.add_item(app.hall.db, "text", 10, at(9), text="欢迎光临 Welcome")
+    playlist.add_item(app.hall.db, "text", 10, at(9), text="下午休息", hours="12:00-13:00")
+
+    async def main():
+        running = asyncio.create_task(app.run())
+        await wait_for(lambda: day.devices.display.visible() == ["欢迎光临 Welcome"])
+        day.devices.console.feed("A", app.inbox.post)
+        for line in ("1 login T01 1111", "1 call"):
+            day.devices.console.feed(line, app.inbox.post)
+        await wait_for(lambda: day.devices.display.visible() == ["A001 → 1"])
+        app.stop()
+        await running
+
+    asyncio.run(main())
+    day.devices.close()
 
 
 def test_events_posted_from_a_driver_thread_reach_the_loop(tmp_path):

@@ -86,6 +86,18 @@ async def test_size_limits(tmp_path, app, day, server, admin, client):
 
 
 @run
+async def test_the_queue_keeps_its_room_on_the_data_partition(
+        tmp_path, app, day, server, admin, client):
+    media.RESERVE, kept = 1 << 60, media.RESERVE   # as if the partition were nearly full
+    try:
+        status, answer = await upload(admin, png())
+        assert status == 400 and "free for the queue" in answer["error"]
+    finally:
+        media.RESERVE = kept
+    assert list((tmp_path / "media").iterdir()) == []
+
+
+@run
 async def test_only_managers_edit_the_playlist(tmp_path, app, day, server, admin, client):
     stranger = Browser(client)
     assert (await stranger.call("GET", "/api/playlist"))[0] == 401

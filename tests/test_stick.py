@@ -4,6 +4,7 @@ fail or mean harm."""
 import asyncio
 import csv
 import hashlib
+import io
 import os
 import sqlite3
 import subprocess
@@ -12,6 +13,7 @@ import wave
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from config import DEFAULT, load_config
 from conftest import at
@@ -21,6 +23,7 @@ from firmware.signature import KEY_NAME, make_key, read_key
 from firmware.stick import (CONFIG_NAME, REPORT_NAME, SIGNATURE_NAME, Bundle, export, install,
                             read_bundle)
 from hallday import wire
+from queue_core import playlist
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = DEFAULT.read_text()
@@ -466,3 +469,81 @@ def test_the_tool_refuses_to_sign_what_the_box_would_refuse(tmp_path, trouble, r
     assert not (stick / SIGNATURE_NAME).exists()
     if trouble == "link":
         assert "ignored, not a clip the box installs: clips/notes.wav" in tool.stdout
+
+
+def playlist_stick(tmp_path, listing: str, files: dict[str, bytes]) -> Path:
+    stick = tmp_path / "stick"
+    (stick / "playlist").mkdir(parents=True)
+    (stick / CONFIG_NAME).write_text(SHIPPED)
+    (stick / "playlist" / "playlist.toml").write_text(listing)
+    for name, data in files.items():
+        (stick / "playlist" / name).write_bytes(data)
+    return stick
+
+
+def picture() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (160, 90), (0, 90, 160)).save(out, "PNG")
+    return out.getvalue()
+
+
+LISTING = """
+[[item]]
+text = "本周六照常营业 · Open on Saturday"
+seconds = 10
+days = "12345"
+
+[[item]]
+file = "seminar.png"
+seconds = 8
+hours = "08:30-17:00"
+"""
+
+
+def test_a_signed_stick_replaces_the_playlist(tmp_path):
+    stick = playlist_stick(tmp_path, LISTING, {"seminar.png": picture()})
+    sign(stick, tmp_path / "box")
+    app, day = run_with_stick(tmp_path, stick)
+    items = playlist.items(app.hall.db)
+    assert [(i.kind, i.seconds, i.days, i.hours) for i in items] == \
+        [("text", 10, "12345", None), ("image", 8, "1234567", "08:30-17:00")]
+    kept = tmp_path / "box" / "media" / items[1].file
+    assert kept.read_bytes() == (stick / "playlist" / "seminar.png").read_bytes()
+    assert "playlist/seminar.png" in (stick / REPORT_NAME).read_text()
+    assert app.hall.db.execute("SELECT by_user FROM events WHERE kind = 'playlist'"
+                               ).fetchone()[0] == "USB stick"
+
+
+@pytest.mark.parametrize("listing, files, change, reason", [
+    (LISTING, {"seminar.png": picture()}, lambda s: (s / "playlist/seminar.png").write_bytes(
+        picture()[:-8]), "not the file that was signed"),
+    (LISTING, {"seminar.png": b"<svg/>"}, None, "not a PNG"),
+    (LISTING.replace("08:30-17:00", "17:00-08:30"), {"seminar.png": picture()}, None,
+     "range of the day"),
+    (LISTING.replace("seminar.png", "../queue.db"), {}, None, "plain file name"),
+    (LISTING.replace("seminar.png", "other.png"), {"seminar.png": picture()}, None,
+     "not signed"),
+])
+def test_a_playlist_the_box_would_not_show_is_refused_and_changes_nothing(
+        tmp_path, listing, files, change, reason):
+    stick = playlist_stick(tmp_path, listing, files)
+    sign_as_is(stick, tmp_path / "box", (CONFIG_NAME, *(f"playlist/{n}" for n in files),
+                                         "playlist/playlist.toml"))
+    if change:
+        change(stick)
+    app, day = run_with_stick(tmp_path, stick)
+    assert playlist.items(app.hall.db) == []
+    assert reason in (stick / REPORT_NAME).read_text()
+    assert app.config.hall.name == load_config(DEFAULT).hall.name   # nothing installed
+
+
+def test_the_tool_signs_the_playlist_and_refuses_what_the_box_would(tmp_path):
+    stick = playlist_stick(tmp_path, LISTING.replace("seconds = 8", "seconds = 1"),
+                           {"seminar.png": picture()})
+    box = tmp_path / "box"
+    box.mkdir()
+    make_key(box)
+    done = subprocess.run([sys.executable, "tools/sign_stick.py", "--key", str(box / KEY_NAME),
+                           str(stick)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 1 and "seconds must be 3 to 600" in done.stderr
+    assert not (stick / SIGNATURE_NAME).exists()

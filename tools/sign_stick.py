@@ -1,7 +1,9 @@
-"""Sign a USB stick's configuration (and recorded clips) for one box, on the technician's PC.
+"""Sign a USB stick's configuration (and recorded clips, and a playlist) for one box, on the
+technician's PC.
 
 Replaces the plain PINs of queue-config.toml by salted hashes (so a lost stick gives none
-away), writes queue-config.sig: the SHA-256 of the file and of every clip under clips/, under an
+away), writes queue-config.sig: the SHA-256 of the file, of every clip under clips/ and of
+every file under playlist/ (firmware/stick_playlist.py), under an
 HMAC with the box's installation key (its data directory's stick.key, copied from the box at
 installation), then checks the stick as the box will; a stick the box would refuse is left
 unsigned, with the reason.
@@ -22,6 +24,7 @@ from config.pin_hashing import keepable  # noqa: E402
 from firmware.signature import sign  # noqa: E402
 from firmware.stick import (CLIPS_NAME, CONFIG_NAME, MAX_CLIP, SIGNATURE_NAME,  # noqa: E402
                             discard, read_bundle)
+from firmware.stick_playlist import FOLDER as PLAYLIST  # noqa: E402
 from media.speech import CLIPS  # noqa: E402
 
 
@@ -36,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"{args.key} holds no key")
         digests = {CONFIG_NAME: hashlib.sha256(hashed_pins(args.stick)).hexdigest()}
         digests.update(clips(args.stick))
+        digests.update(playlist(args.stick))
         (args.stick / SIGNATURE_NAME).write_text(sign(digests, key))
         with tempfile.TemporaryDirectory() as box:   # everything checked as the box will
             discard(read_bundle(args.stick, Path(box), key))
@@ -79,6 +83,23 @@ def clips(stick: Path) -> dict[str, str]:
                     digests[name] = hashlib.file_digest(f, "sha256").hexdigest()
     if (stick / CLIPS_NAME).is_symlink():
         raise ValueError(f"{CLIPS_NAME} is a link: copy the folder itself")
+    return digests
+
+
+def playlist(stick: Path) -> dict[str, str]:
+    """The SHA-256 of playlist/playlist.toml and of every file beside it, by name (a link or
+    a folder in it is an error: the box would refuse it)."""
+    folder = stick / PLAYLIST
+    if not folder.exists():
+        return {}
+    if folder.is_symlink() or not folder.is_dir():
+        raise ValueError(f"{PLAYLIST} must be a folder, not a link or a file")
+    digests = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_symlink() or not path.is_file():
+            raise ValueError(f"{PLAYLIST}/{path.name} is not a file but a link or a folder")
+        with open(path, "rb") as f:
+            digests[f"{PLAYLIST}/{path.name}"] = hashlib.file_digest(f, "sha256").hexdigest()
     return digests
 
 

@@ -15,7 +15,8 @@ import time
 import zipfile
 from dataclasses import fields
 from functools import wraps
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, AsyncIterator
 
 import sqlite_utils
 from aiohttp import web
@@ -532,8 +533,8 @@ async def add_file(office: OfficeServer, request: web.Request) -> web.Response:
     text = query.pop("seconds", "")
     if not text.isdigit() or not _seconds(int(text)):
         raise web.HTTPBadRequest(text=f"parameter 'seconds' {SECONDS_RULE}")
-    kind, name = await media.receive(request.content.iter_chunked(1 << 16),
-                                     office.appliance.paths.data)
+    kind, name = await _receive(request.content.iter_chunked(1 << 16),
+                                office.appliance.paths.data)
     try:
         result = await office.command(request[SESSION], "playlist_add", kind=kind, file=name,
                                       seconds=int(text), **query)
@@ -561,6 +562,29 @@ def _item(request: web.Request) -> int:
     if not text.isdigit() or len(text) > 9:
         raise web.HTTPBadRequest(text="a playlist item is a number")
     return int(text)
+
+
+async def _receive(chunks: AsyncIterator[bytes], data: Path) -> tuple[str, str]:
+    """Keep the file uploaded as `chunks` (media.keep): (its kind, its name). An HTTP error
+    says what is wrong with it (nothing is kept then)."""
+    used = await asyncio.to_thread(media.used_bytes, data)
+    path, size = media.incoming(data, str(id(chunks))), 0
+    try:
+        with open(path, "wb") as out:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > media.FILE_BYTES or used + size > media.TOTAL_BYTES:
+                    raise web.HTTPRequestEntityTooLarge(
+                        max_size=min(media.FILE_BYTES, media.TOTAL_BYTES - used),
+                        actual_size=size,
+                        text=media.too_large(size, used))
+                out.write(chunk)
+        try:
+            return await asyncio.to_thread(media.keep, path, data)   # (decoding takes time)
+        except media.MediaRefused as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
+    finally:
+        path.unlink(missing_ok=True)
 
 
 async def sweep_media(office: OfficeServer) -> None:

@@ -1,22 +1,21 @@
-"""The playlist's files: images and videos uploaded in the back office, kept in the data
-directory's media/ folder under the sha256 of their content, within size limits. A file is
+"""The playlist's files: images and videos uploaded in the back office or brought by a USB
+stick, kept in the data directory's media/ folder under the sha256 of their content, within
+size limits (no aiohttp here: the stick's code loads at boot). A file is
 checked before it is kept: its first bytes must be those of a PNG, JPEG, GIF or WebP image (and
 the image must decode, within a pixel limit) or of an MP4 or WebM video."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
+import shutil
 import time
 from pathlib import Path
-from typing import AsyncIterator
-
-from aiohttp import web
 
 FILE_BYTES = 64 << 20     # one file
 TOTAL_BYTES = 512 << 20   # all of them: the data partition also holds the hall's history
 PIXELS = 40_000_000       # an image's width × height (a decompression bomb is refused)
+RESERVE = 64 << 20        # free space that must stay on the data partition, for the queue
 TYPES = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpg", b"GIF87a": "gif",
          b"GIF89a": "gif", b"\x1a\x45\xdf\xa3": "webm"}
 KINDS = {"png": "image", "jpg": "image", "gif": "image", "webp": "image", "mp4": "video",
@@ -38,41 +37,46 @@ def file_type(head: bytes) -> str | None:
     return next((kind for magic, kind in TYPES.items() if head.startswith(magic)), None)
 
 
-async def receive(chunks: AsyncIterator[bytes], data: Path) -> tuple[str, str]:
-    """Keep the file uploaded as `chunks`: (its kind, its name in media/). An HTTP error says
-    what is wrong with it (nothing is kept then)."""
+class MediaRefused(ValueError):
+    """A file the playlist does not take, and why."""
+
+
+def used_bytes(data: Path) -> int:
+    media = folder(data)
+    return sum(p.stat().st_size for p in media.iterdir() if p.is_file()) if media.is_dir() \
+        else 0
+
+
+def keep(path: Path, data: Path) -> tuple[str, str]:
+    """Check the file at `path` (an image must decode) and move it into media/ under the
+    sha256 of its content: (its kind, its name). Raises MediaRefused saying why."""
+    with open(path, "rb") as file:
+        kind = file_type(file.read(12))
+        file.seek(0)
+        digest = hashlib.file_digest(file, "sha256").hexdigest()
+    if kind is None:
+        raise MediaRefused("not a PNG, JPEG, GIF or WebP image, nor an MP4 or WebM video")
+    if shutil.disk_usage(path.parent).free < RESERVE:
+        raise MediaRefused(f"the data partition would keep less than {RESERVE >> 20} MB free"
+                           " for the queue: remove some of the playlist's files first")
+    if KINDS[kind] == "image":
+        _check_image(path)
+    name = f"{digest}.{kind}"
+    os.replace(path, folder(data) / name)
+    return KINDS[kind], name
+
+
+def incoming(data: Path, tag: str) -> Path:
+    """Where a file being received is written, in media/ (swept if it is left there)."""
     media = folder(data)
     media.mkdir(exist_ok=True)
-    used = sum(p.stat().st_size for p in media.iterdir() if p.is_file())
-    incoming = media / f".incoming-{os.getpid()}-{id(chunks)}"
-    digest, size, head = hashlib.sha256(), 0, b""
-    try:
-        with open(incoming, "wb") as out:
-            async for chunk in chunks:
-                size += len(chunk)
-                if size > FILE_BYTES:
-                    raise web.HTTPRequestEntityTooLarge(
-                        max_size=FILE_BYTES, actual_size=size,
-                        text=f"a file may have {FILE_BYTES >> 20} MB at most")
-                if used + size > TOTAL_BYTES:
-                    raise web.HTTPRequestEntityTooLarge(
-                        max_size=TOTAL_BYTES - used, actual_size=size,
-                        text=f"the playlist's files may have {TOTAL_BYTES >> 20} MB in all:"
-                             " remove some first")
-                head = (head + chunk)[:12] if len(head) < 12 else head
-                digest.update(chunk)
-                out.write(chunk)
-        kind = file_type(head)
-        if kind is None:
-            raise web.HTTPBadRequest(text="not a PNG, JPEG, GIF or WebP image, nor an MP4 or"
-                                          " WebM video")
-        if KINDS[kind] == "image":
-            await asyncio.to_thread(_check_image, incoming)   # (decoding takes a while)
-        name = f"{digest.hexdigest()}.{kind}"
-        os.replace(incoming, media / name)
-        return KINDS[kind], name
-    finally:
-        incoming.unlink(missing_ok=True)
+    return media / f".incoming-{os.getpid()}-{tag}"
+
+
+def too_large(size: int, used: int) -> str:
+    if size > FILE_BYTES:
+        return f"a file may have {FILE_BYTES >> 20} MB at most"
+    return f"the playlist's files may have {TOTAL_BYTES >> 20} MB in all: remove some first"
 
 
 def _check_image(path: Path) -> None:
@@ -81,11 +85,13 @@ def _check_image(path: Path) -> None:
     try:
         with Image.open(path) as image:
             if image.width * image.height > PIXELS:
-                raise web.HTTPBadRequest(text=f"an image may have {PIXELS // 1_000_000}"
-                                              " megapixels at most")
+                raise MediaRefused(f"an image may have {PIXELS // 1_000_000} megapixels at"
+                                   " most")
             image.load()
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError):
-        raise web.HTTPBadRequest(text="the image cannot be read: it is damaged") from None
+    except MediaRefused:
+        raise
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError) as exc:
+        raise MediaRefused("the image cannot be read: it is damaged") from exc
 
 
 def sweep(data: Path, used: set[str]) -> None:
