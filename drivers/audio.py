@@ -15,7 +15,7 @@ from collections import deque
 from pathlib import Path
 from typing import Callable, TextIO
 
-from drivers.events import DeviceFault
+from drivers.events import Announcing, DeviceFault
 from drivers.worker import Worker
 from media.speech import Announcement
 
@@ -36,7 +36,7 @@ class Announcer(Worker):
     `played` records (clip names, start, end) of the latest announcements, perf_counter seconds.
     """
 
-    def __init__(self, clips: Path, volume: float, post: Callable[[DeviceFault], None],
+    def __init__(self, clips: Path, volume: float, post: Callable[[object], None],
                  clock: Callable[[], float]):
         self.clips, self.volume, self.post, self.clock = clips, volume, post, clock
         self.played: deque[tuple[tuple[str, ...], float, float]] = deque(maxlen=PLAYED)
@@ -91,6 +91,7 @@ class Announcer(Worker):
                 self._sounds.clear()
                 self._missing.clear()
                 self._fresh = False
+        self.post(Announcing(counter, announcement.label, self.clock()))   # (silent or not)
         parts = [s for s in map(self._sound, announcement.clips) if s]
         if not parts:
             return
@@ -115,14 +116,16 @@ class Announcer(Worker):
 
 
 class SimAudio:
-    """Announcements on a terminal: prints each one's words."""
+    """Announcements on a terminal: prints each one's words, said at once."""
 
-    def __init__(self, out: TextIO):
-        self.out = out
+    def __init__(self, out: TextIO, post: Callable[[Announcing], None] = lambda event: None,
+                 clock: Callable[[], float] = time.time):
+        self.out, self.post, self.clock = out, post, clock
         self.spoken: list[str] = []
 
     def announce(self, counter: int, announcement: Announcement) -> None:
         self.spoken.extend(announcement.text)
+        self.post(Announcing(counter, announcement.label, self.clock()))
         print(f"[audio] {' / '.join(announcement.text)}", file=self.out)
 
     def withdraw(self, counter: int) -> None:

@@ -121,6 +121,15 @@ class DeviceFault:
 
 
 @dataclass(frozen=True)
+class Announcing:
+    """An announcer starts saying a call (its chime sounds): the hall screens flash it now."""
+
+    counter: int
+    label: str
+    at: float
+
+
+@dataclass(frozen=True)
 class UsbInserted:
     """A USB stick is mounted at `path`."""
 

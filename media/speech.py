@@ -45,6 +45,7 @@ CLIPS = frozenset(("chime", *(f"letters/{c}" for c in string.ascii_uppercase),
 class Announcement:
     text: tuple[str, ...]    # one sentence per language
     clips: tuple[str, ...]   # clip names relative to the clip folder, without .wav
+    label: str = ""          # the ticket called
 
 
 def zh_number(n: int) -> list[str]:
@@ -109,4 +110,4 @@ def call_announcement(label: str, counter: int, languages: tuple[str, ...],
             text.append(f"Ticket {label}, please go to {en} {counter}")
             clips += ["en/ticket", *_say(label, "en"), f"en/please_go_to_{en}",
                       *en_number(counter)]
-    return Announcement(tuple(text), tuple(clips))
+    return Announcement(tuple(text), tuple(clips), label)

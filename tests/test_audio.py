@@ -12,7 +12,7 @@ import pytest
 
 from conftest import at
 from drivers.audio import RATE, Announcer
-from drivers.events import DeviceFault
+from drivers.events import Announcing, DeviceFault
 from hallday import wire
 from media.speech import CLIPS, PLACES, call_announcement, en_number, zh_number
 from queue_core.model import COUNTER_KINDS
@@ -119,8 +119,10 @@ def test_a_clip_that_cannot_be_played_is_skipped_and_reported_to_the_hall_once(
     announcer.announce(2, announcement)
     announcer.wait_idle()
     assert len(announcer.played) == 2
-    [fault] = posted
+    [fault] = [event for event in posted if isinstance(event, DeviceFault)]
     assert fault.device == "audio" and fault.problem.startswith("clip en/2 cannot be played")
+    assert [(e.counter, e.label) for e in posted if isinstance(e, Announcing)] == \
+        [(1, "A01"), (2, "A01")]   # each as its chime starts: the hall screens flash it then
 
 
 def test_a_set_without_the_rooms_words_says_the_rest_and_reports_it_once(announcer, posted):
@@ -130,7 +132,7 @@ def test_a_set_without_the_rooms_words_says_the_rest_and_reports_it_once(announc
     announcer.announce(2, announcement)
     announcer.wait_idle()
     assert [clips for clips, _, _ in announcer.played] == [announcement.clips] * 2
-    [fault] = posted
+    [fault] = [event for event in posted if isinstance(event, DeviceFault)]
     assert fault.device == "audio" and \
         fault.problem.startswith("clip en/please_go_to_room cannot be played")
 

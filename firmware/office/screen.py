@@ -62,6 +62,7 @@ class Screens:
         self.streams: set[asyncio.Queue] = set()
         self._wake = asyncio.Event()
         self._reported: dict[int, float] = {}   # item id -> when it was last reported
+        self._chime: dict | None = None         # the call being said now (its id grows)
 
     def make_app(self) -> web.Application:
         from firmware.office.pages import STATIC
@@ -80,6 +81,22 @@ class Screens:
 
     def changed(self) -> None:
         self._wake.set()
+
+    def chime(self, counter: int, label: str) -> None:
+        """A call is being said now (its chime sounds): the screens that show it flash it."""
+        self._chime = {"id": (self._chime or {"id": 0})["id"] + 1, "counter": counter,
+                       "label": label}
+        if self.state is not None:
+            self._hand_out()
+
+    def _hand_out(self) -> None:
+        for queue in list(self.streams):
+            if queue.full():
+                if queue.get_nowait() is None:
+                    queue.put_nowait(None)   # (it is ending)
+                    continue
+                # a screen behind gets the newest state only
+            queue.put_nowait(self.state)
 
     async def _end_streams(self, app: web.Application) -> None:
         """The server stops: every stream ends now (the screens reconnect by themselves)."""
@@ -100,13 +117,7 @@ class Screens:
                 log.exception("hall screens: reading the state")
                 await asyncio.sleep(1.0)
                 continue
-            for queue in list(self.streams):
-                if queue.full():
-                    if queue.get_nowait() is None:
-                        queue.put_nowait(None)   # (it is ending)
-                        continue
-                    # a screen behind gets the newest state only
-                queue.put_nowait(self.state)
+            self._hand_out()
             try:
                 await asyncio.wait_for(self._wake.wait(), REFRESH)
             except asyncio.TimeoutError:
@@ -145,8 +156,9 @@ class Screens:
             state = self.state
             while screen in self.office.appliance.config.screens:
                 if state is not None:
-                    shown = json.dumps(for_screen(state, screen, self.office.appliance.hall.config),
-                                       ensure_ascii=False)
+                    shown = json.dumps({**for_screen(state, screen,
+                                                     self.office.appliance.hall.config),
+                                        "chime": self._chime}, ensure_ascii=False)
                     await response.write(f"id: {state['last_event']}\nevent: state\n"
                                          f"data: {shown}\n\n".encode())
                 try:

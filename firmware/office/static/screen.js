@@ -3,7 +3,8 @@
 
 const body = document.body;
 const zoneName = body.dataset.zone;
-let newest = null;    // the id of the newest call shown
+let chimed = null;    // the id of the last chime seen (none flashes at the first state)
+let waiting = null;   // a chime whose call is not on the screen yet
 let offset = 0;       // the box's clock minus this screen's, in ms
 let playlist = [];    // the items that show now, in order
 let playing = null;   // the item on the screen
@@ -39,12 +40,6 @@ function drawCalls(calls) {
   top.append(el("p", "label", first.label),
              el("p", "where", `请 ${first.label} 号到 ${first.where_zh}`),
              el("p", "where en", `Ticket ${first.label}, please go to ${first.where_en}`));
-  if (newest !== null && first.id > newest) {   // a new call: flash it while it is said
-    top.classList.remove("flash");
-    void top.offsetWidth;
-    top.classList.add("flash");
-  }
-  newest = first.id;
   for (const call of rest) {
     const item = el("li");
     item.dataset.label = call.label;
@@ -52,6 +47,19 @@ function drawCalls(calls) {
                 el("span", "where en", call.where_en));
     recent.append(item);
   }
+}
+
+function flash(chime) {
+  // The call being said now, if this screen shows it: the large one, or one of the list. A
+  // chime may come before the state that holds its call: it waits for it a few seconds.
+  const top = document.getElementById("newest");
+  const shown = top && top.querySelector(".label")?.textContent === chime.label ? top
+    : document.querySelector(`#recent li[data-label="${CSS.escape(chime.label)}"]`);
+  waiting = shown ? null : { chime, until: Date.now() + 5000 };
+  if (!shown) return;
+  shown.classList.remove("flash");
+  void shown.offsetWidth;   // (restarts the animation)
+  shown.classList.add("flash");
 }
 
 function drawWaiting(services) {
@@ -145,6 +153,9 @@ function draw(state) {
   drawCalls(state.calls);
   drawWaiting(state.services);
   drawInfo(state.playlist);
+  if (state.chime && chimed !== null && state.chime.id !== chimed) flash(state.chime);
+  else if (waiting && Date.now() < waiting.until) flash(waiting.chime);
+  chimed = state.chime ? state.chime.id : 0;
   document.querySelectorAll("#calls, #waiting").forEach(fit);
   tick();
 }
@@ -160,7 +171,7 @@ function tick() {   // the box's time in the hall's zone, whatever this screen's
     el("span", "time", timeFormat.format(now)), el("span", "day", dayFormat.format(now)));
 }
 
-document.getElementById("newest")?.addEventListener(
+document.getElementById("calls")?.addEventListener(
   "animationend", (event) => event.target.classList.remove("flash"));
 
 function connect() {
