@@ -71,6 +71,15 @@ class KeypadsConfig:
 
 
 @dataclass(frozen=True)
+class CounterDisplayConfig:
+    """A counter's own small display on the keypads' line (docs/counter-display.md)."""
+
+    counter: int                   # the counter whose ticket it shows
+    address: int                   # its Modbus address, 1-247, no keypad's
+    brightness: int = 8            # 0 (dimmest) to 15
+
+
+@dataclass(frozen=True)
 class HardwareConfig:
     buttons: ButtonsConfig = ButtonsConfig()
     printer: PrinterConfig = PrinterConfig()
@@ -78,18 +87,22 @@ class HardwareConfig:
     audio: AudioConfig = AudioConfig()
     keypads: KeypadsConfig = KeypadsConfig()
     evaluation: tuple[EvaluationKeys, ...] = ()   # (keys on the keypad bus need no setting)
+    counter_displays: tuple[CounterDisplayConfig, ...] = ()   # on the keypads' line
 
 
 def read_hardware(root: Table, services: set[str], counters: set[int],
                   path: str | Path) -> HardwareConfig:
     hardware = root.table("hardware")
+    keypads = _keypads(hardware.table("keypads"), counters)
     config = HardwareConfig(
         buttons=_buttons(hardware.table("buttons"), services),
         printer=_printer(hardware.table("printer")),
         display=_display(hardware.table("display")),
         audio=_audio(hardware.table("audio")),
-        keypads=_keypads(hardware.table("keypads"), counters),
-        evaluation=tuple(_evaluation(t, counters) for t in hardware.tables("evaluation")))
+        keypads=keypads,
+        evaluation=tuple(_evaluation(t, counters) for t in hardware.tables("evaluation")),
+        counter_displays=_counter_displays(hardware.tables("counter_display"), counters,
+                                           keypads))
     hardware.close()
     _reserve_pins(config, path)
     _reserve_ports(config, path)
@@ -202,13 +215,39 @@ def _evaluation(t: Table, counters: set[int]) -> EvaluationKeys:
     return keys
 
 
+def _counter_displays(tables: list[Table], counters: set[int],
+                      keypads: KeypadsConfig) -> tuple[CounterDisplayConfig, ...]:
+    """Each display's counter and address: one address per device on the line, keypads (whose
+    address is their counter's number) included."""
+    displays: list[CounterDisplayConfig] = []
+    used = {n: f"the keypad of counter {n} ([hardware.keypads] counters)"
+            for n in keypads.counters}
+    for t in tables:
+        display = CounterDisplayConfig(
+            counter=t.get("counter", int, check=lambda n: n in counters,
+                          why="is no counter of the hall ([[counter]] number)"),
+            address=t.get("address", int, check=lambda n: 1 <= n <= 247,
+                          why="must be a Modbus address, 1 to 247"),
+            brightness=t.get("brightness", int, CounterDisplayConfig.brightness,
+                             lambda v: 0 <= v <= 15, "must be 0 to 15"))
+        t.close()
+        if display.address in used:
+            raise t.error("address", f"{display.address} is already the address of"
+                                     f" {used[display.address]}: each device on the line"
+                                     " needs its own")
+        used[display.address] = f"the display of counter {display.counter} ({t.where})"
+        displays.append(display)
+    return tuple(displays)
+
+
 def _reserve_ports(config: HardwareConfig, path: str | Path) -> None:
     counters = [keys.counter for keys in config.evaluation]
     if len(set(counters)) != len(counters):
         raise ConfigError(f"{path}: [[hardware.evaluation]]: a counter has two sets of keys")
-    if config.keypads.counters and config.keypads.port == config.printer.device:
+    if (config.keypads.counters or config.counter_displays) and \
+            config.keypads.port == config.printer.device:
         raise ConfigError(f"{path}: [hardware]: {config.printer.device} is used by both the"
-                          " printer and the keypads")
+                          " printer and the keypads' line ([hardware.keypads] port)")
 
 
 def _reserve_pins(config: HardwareConfig, path: str | Path) -> None:

@@ -67,16 +67,20 @@ class Table:
 
     def table(self, key: str) -> Table:
         self.read.add(key)
-        inside = self.where[1:-1] + "." if self.where.startswith("[") and \
-            not self.where.startswith("[[") else ""
-        return Table(self.data.get(key, {}), self.path, f"[{inside}{key}]")
+        return Table(self.data.get(key, {}), self.path, f"[{self._inside()}{key}]")
 
     def tables(self, key: str) -> list[Table]:
         self.read.add(key)
         items = self.data.get(key, [])
+        name = self._inside() + key
         if not isinstance(items, list):
-            raise self.error(key, f"must be written [[{key}]]")
-        return [Table(item, self.path, f"[[{key}]] #{n}") for n, item in enumerate(items, 1)]
+            raise self.error(key, f"must be written [[{name}]]")
+        return [Table(item, self.path, f"[[{name}]] #{n}") for n, item in enumerate(items, 1)]
+
+    def _inside(self) -> str:
+        """The dotted prefix of a table inside this one ("hardware." inside [hardware])."""
+        return self.where[1:-1] + "." if self.where.startswith("[") and \
+            not self.where.startswith("[[") else ""
 
     def close(self) -> None:
         for key in self.data.keys() - self.read:

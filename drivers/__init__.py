@@ -15,6 +15,7 @@ from config.hardware import HardwareConfig
 from drivers.audio import Announcer, SimAudio
 from drivers.buttons import EvaluationButtons, SimLeds, TicketButtons
 from drivers.console import Console
+from drivers.counter_displays import SimCounterDisplays
 from drivers.display import SimWallDisplay, WallDisplay, max7219
 from drivers.keypads import KeypadBus
 from drivers.printer import FileLink, SerialLink, SimLink, TicketPrinter
@@ -35,6 +36,7 @@ class Devices:
     keypads: Any
     office: Any
     usb: Any
+    counter_displays: Any   # on the keypads' line (the bus's), or printed on the console
     console: Console | None = None
     simulated: list[str] = field(default_factory=list)
     background: list[Callable[[], Coroutine]] = field(default_factory=list)  # run in the loop
@@ -46,6 +48,8 @@ class Devices:
                 "wall display": ("ok" if self.display.healthy else "not answering") +
                 ("" if self.display.mode == "on" else f", {self.display.mode} by its schedule"),
                 "keypads": self.keypads.health(),
+                **({"counter displays": self.counter_displays.health()}
+                   if self.counter_displays.displays else {}),
                 "simulated": ", ".join(self.simulated) or "nothing"}
 
     def close(self) -> None:
@@ -89,7 +93,8 @@ def build(hardware: HardwareConfig, services: list[str], mode: str, data_dir: Pa
     display = display or SimWallDisplay(d, out, data_dir / "wall.png")
 
     audio = Announcer(data_dir / hardware.audio.clips, hardware.audio.volume, post, clock) \
-        if real("audio", Path("/dev/snd"), "(announcements printed)") else SimAudio(out)
+        if real("audio", Path("/dev/snd"), "(announcements printed)") else \
+        SimAudio(out, post, clock)
 
     leds = evaluation = None
     if real("ticket buttons", BOARD, "(the console takes tickets and ratings)"):
@@ -109,13 +114,21 @@ def build(hardware: HardwareConfig, services: list[str], mode: str, data_dir: Pa
     else:
         usb = SimUsbSticks(data_dir / "usb", post, clock)
     usb.start()
-    k = hardware.keypads
-    keypads, background = console, []
-    if k.counters and real("keypads", Path(k.port), "(the console plays the tellers)"):
-        keypads = KeypadBus(k, post, clock)
-        background.append(keypads.run)
-    elif not k.counters:
+    # One line, one master: it runs for keypads, counter displays or both.
+    k, shown = hardware.keypads, hardware.counter_displays
+    keypads, counter_displays, background = console, SimCounterDisplays(shown, out), []
+    on_the_line = [name for name, there in (("keypads", k.counters), ("counter displays", shown))
+                   if there]
+    if on_the_line and real(" and ".join(on_the_line), Path(k.port),
+                            "(the console plays the tellers and shows the displays)"):
+        bus = KeypadBus(k, post, clock, shown)
+        background.append(bus.run)
+        counter_displays = bus.counter_displays
+        if k.counters:
+            keypads = bus
+    if not k.counters:   # the console plays the tellers
         simulated.append("keypads")
     return Devices(printer=printer, display=display, audio=audio, leds=leds, keypads=keypads,
                    office=console, usb=usb, console=console, simulated=simulated,
-                   background=background, evaluation=evaluation)
+                   background=background, evaluation=evaluation,
+                   counter_displays=counter_displays)

@@ -4,7 +4,8 @@ The register map and the exactly-once rules are in docs/keypad.md. Each poll rea
 input registers; a waiting key press goes to the loop with a request id (session:sequence) that
 the hall records in the same transaction as the operation, and it is acknowledged only after
 that commit: a lost answer or a retry never applies a press twice, and an unacknowledged press
-is read again, never dropped.
+is read again, never dropped. The same master drives the counter displays on that line
+(drivers/counter_displays.py, docs/counter-display.md) between its keypads.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from config.hardware import KeypadsConfig
+from config.hardware import CounterDisplayConfig, KeypadsConfig
 from drivers.events import BackOffice, CounterKey, counter_key
 from media.keypad_text import WIDTH, keypad_lines
 
@@ -101,20 +102,33 @@ class Keypad:
     foreign: set[int] = field(default_factory=set)   # other protocol versions it spoke
     restarted_at: float = -60.0   # (monotonic) when a restart was last logged
 
+    def lost(self) -> None:
+        """A request to it went unanswered: its late answer may yet pass for another request's,
+        so what it shows is written again."""
+        if self.display is not None:
+            self.unsent |= {"display", "leds"} - self.refused
+
 
 class KeypadBus:
-    """Polls every keypad in turn and turns key presses into CounterKey events.
+    """Polls every keypad in turn and turns key presses into CounterKey events; between them,
+    tells the counter displays on the same line what to show.
 
     Example::
 
-        bus = KeypadBus(config.keypads, appliance.inbox.post, time.time)
+        bus = KeypadBus(config.keypads, appliance.inbox.post, time.time,
+                        config.counter_displays)
         task = asyncio.create_task(bus.run())       # in the appliance's loop
         bus.show(3, "A012 CALLED\n2 WAITING")      # keypad 3's display, at its next poll
+        bus.counter_displays.show(3, "A012", blink=True)   # counter 3's display, likewise
     """
 
-    def __init__(self, config: KeypadsConfig, post: Callable, clock: Callable[[], float]):
+    def __init__(self, config: KeypadsConfig, post: Callable, clock: Callable[[], float],
+                 displays: tuple[CounterDisplayConfig, ...] = ()):
+        from drivers.counter_displays import CounterDisplays   # (it uses this module's BusError)
+
         self.config, self.post, self.clock = config, post, clock
         self.keypads = {n: Keypad(n) for n in config.counters}
+        self.counter_displays = CounterDisplays(displays, config.offline_after)
         self.client = None
         self.character = (10 if config.parity == "none" else 11) / config.baudrate  # seconds
         self.gap = max(3.5 * self.character, 0.00175)   # (the spec's floor above 19200 baud)
@@ -163,7 +177,7 @@ class KeypadBus:
             timeout=self.config.timeout + LONGEST_EXCHANGE * self.character,
             retries=0, trace_packet=self._trace)
         if not await self.client.connect():
-            log.error("keypads: cannot open %s; retrying", self.config.port)
+            log.error("keypads' line: cannot open %s; retrying", self.config.port)
 
     async def run(self) -> None:
         await self.open()
@@ -174,10 +188,17 @@ class KeypadBus:
                 started = time.monotonic()
                 for keypad in [k for k in self.keypads.values() if k.online]:
                     await self.poll(keypad)
-                # One keypad that does not answer a cycle, in turn: each costs a whole
+                await self.counter_displays.serve(self)   # those due a write or a read
+                # One device that does not answer a cycle, in turn: each costs a whole
                 # timeout, and all at once would stall the line for the ones that answer.
-                if offline := [k for k in self.keypads.values() if not k.online]:
-                    await self.poll(offline[cycle % len(offline)])
+                offline = [k for k in self.keypads.values() if not k.online] + \
+                    self.counter_displays.offline()
+                if offline:
+                    device = offline[cycle % len(offline)]
+                    if isinstance(device, Keypad):
+                        await self.poll(device)
+                    else:
+                        await self.counter_displays.turn(self, device)
                 cycle += 1
                 await asyncio.sleep(max(0.0, MIN_CYCLE - (time.monotonic() - started)))
         finally:
@@ -303,13 +324,15 @@ class KeypadBus:
             keypad.unsent.discard(name)
             keypad.beep = keypad.beep and name != "leds"
 
-    async def _call(self, keypad: Keypad, method, address: int, *args, **kwargs):
+    async def _call(self, device, method, address: int, *args, **kwargs):
+        """One request to `device` (a Keypad or a CounterDisplay); its registers read, or
+        BusError."""
         from pymodbus.exceptions import ModbusException
 
         self._heard = 0
         refused = False
         try:
-            response = await method(address, *args, device_id=keypad.address, **kwargs)
+            response = await method(address, *args, device_id=device.address, **kwargs)
             refused = response.isError()
             if refused or not _answers(response, method.__name__, address, *args, **kwargs):
                 raise ModbusException("not an answer to this request")
@@ -317,11 +340,10 @@ class KeypadBus:
         except ModbusException:
             heard = self._heard > 0
             if heard:
-                keypad.bad_answer += 1
-            else:   # its late answer may yet pass for another request's: show all again
-                keypad.no_answer += 1
-                if keypad.display is not None:
-                    keypad.unsent |= {"display", "leds"} - keypad.refused
+                device.bad_answer += 1
+            else:
+                device.no_answer += 1
+                device.lost()
             if heard and not refused:   # let the line fall silent: what else comes is dropped
                 await asyncio.sleep(self.config.timeout)
             raise BusError(heard, refused) from None

@@ -27,8 +27,8 @@ from config.office import check_certificate
 from config.pin_hashing import keepable
 from drivers import Devices
 from drivers.display import TICK
-from drivers.events import (BackOffice, ButtonPressed, CounterKey, DeviceFault, OfficeCommand,
-                            PrinterReport, UsbInserted, UsbRemoved)
+from drivers.events import (Announcing, BackOffice, ButtonPressed, CounterKey, DeviceFault,
+                            OfficeCommand, PrinterReport, UsbInserted, UsbRemoved)
 from drivers.printer import PRINTABLE
 from firmware.clock import clock_trusted
 from firmware.logins import LoginGuard
@@ -37,6 +37,7 @@ from firmware.signature import read_key
 from firmware.stick import (discard, export, install, install_config, read_bundle, reinstate,
                             write_report)
 from firmware.wall_notices import WallNotices
+from media.counter_display import counter_display
 from media.speech import call_announcement
 from media.ticket import NoteLayout, ticket_layout
 from media.wall import wall_lines
@@ -143,6 +144,7 @@ class Appliance:
         self._shown: dict[int, str] = {}   # each keypad's state text, as last written
         self.keypad_texts: dict[int, str] = {}   # what each keypad shows now (a key's answer)
         self._answered: set[int] = set()       # keypads given a key's answer by this event
+        self._called: set[int] = set()         # counters that called or recalled: displays blink
         self._notes: set[str] = set()          # print jobs that are no tickets
         self.office = None                     # the back office, once started
         self._wall: list[str] | None = None   # the wall's lines, as last shown
@@ -294,13 +296,14 @@ class Appliance:
         handler = {ButtonPressed: self._ticket_button, CounterKey: self._counter_key,
                    BackOffice: self._back_office, PrinterReport: self._printer_report,
                    UsbInserted: self._usb, UsbRemoved: self._usb,
-                   DeviceFault: self._device_fault,
+                   DeviceFault: self._device_fault, Announcing: self._announcing,
                    OfficeCommand: self._office_command}.get(type(event))
         if handler is None:
             log.error("ignored unknown event %r", event)
             return
         logged = self.hall.last_event()
         self._answered.clear()
+        self._called.clear()
         try:
             result = handler(event)
         except QueueError as exc:
@@ -440,6 +443,7 @@ class Appliance:
                  result.label if isinstance(result, Ticket) else "-")
         if event.key in ("call", "recall") and result is not None and \
                 result.state is State.CALLED:
+            self._called.add(event.counter)
             self.devices.audio.announce(event.counter, call_announcement(
                 result.label, event.counter, self.config.hardware.audio.languages,
                 self.hall.config.counter(event.counter).kind))
@@ -675,17 +679,23 @@ class Appliance:
         from firmware.office import commands   # with the office, after READY (boot time)
         return commands.apply(self, event)
 
+    def _announcing(self, event: Announcing) -> None:
+        if self.office is not None:   # the hall screens flash the call as it is said
+            self.office.screens.chime(event.counter, event.label)
+
     def _device_fault(self, event: DeviceFault) -> None:
         self._refuse(f"{event.device}: {event.problem}")
 
     def _refresh(self, now: float) -> None:
-        """After every change: the wall's current calls, and each keypad whose text changed
-        (its ticket, and how many it could call), from one read of the hall."""
+        """After every change: the wall's current calls, each counter display, and each keypad
+        whose text changed (its ticket, and how many it could call), from one read of the hall."""
         status = self.hall.status(now)
         if (lines := wall_lines(status.last_calls)) != self._wall:
             self._wall = lines
             self.devices.display.show(lines)
         for counter in status.counters:
+            self.devices.counter_displays.show(
+                counter.number, *counter_display(counter, counter.number in self._called))
             if (text := keypad_text(counter)) == self._shown.get(counter.number):
                 continue
             self._shown[counter.number] = text

@@ -1,6 +1,7 @@
 """The keypads' RS-485 line for tests: the appliance opens `line.master`, a pseudo-terminal; at
 the far end, keypads built from docs/keypad.md (tests/doc_keypad.py) or running our firmware
-(tests/firmware_keypad.py) answer whole frames.
+(tests/firmware_keypad.py), and counter displays built from docs/counter-display.md
+(tests/doc_counter_display.py), answer whole frames.
 
 A relay thread frames the master's bytes, hands each request to the keypads and writes their
 answers back, optionally after the time the bytes take on the wire at `baudrate`. It can bend
@@ -20,7 +21,8 @@ import time
 import tty
 from typing import Callable
 
-from config.hardware import KeypadsConfig
+from config.hardware import CounterDisplayConfig, KeypadsConfig
+from doc_counter_display import DocCounterDisplay
 from doc_keypad import DocKeypad
 from drivers.keypads import KeypadBus
 from hallday import DEFAULT, wire
@@ -32,7 +34,8 @@ class Line:
     def __init__(self, keypads: list, baudrate: int | None = None,
                  turnaround: float = 0.0005):
         """`baudrate`: bytes take their transmission time (10 bits each); None: no wire time.
-        `turnaround`: how long a keypad takes to start its answer."""
+        `turnaround`: how long a keypad takes to start its answer. `keypads`: every device on
+        the line, counter displays too, each answering the frames to its `address`."""
         self.keypads = {k.address: k for k in keypads}
         self.character = 10 / baudrate if baudrate else 0.0
         self.silence = max(3.5 * self.character, 0.00175)
@@ -169,23 +172,32 @@ def wait_for(condition: Callable[[], bool], seconds: float = 5.0):
 
 def hall_on_a_line(tmp_path, script, addresses=(1, 2, 3, 4), ready=None, baudrate=115200,
                    silent=(), timeout=0.05, strict=True, keypad=DocKeypad, config_path=DEFAULT,
+                   displays: tuple[CounterDisplayConfig, ...] = (), display=DocCounterDisplay,
                    **variants):
-    """Run the appliance with its keypads on a simulated line (bytes take their time on the
-    wire at `baudrate`; `silent` keypads unplugged) while `script` plays the hall, once
-    `ready(bus)` holds (default: every keypad online); `variants` maps `k<address>` to DocKeypad
-    options (one departing from the map; `kind`: a DocKeypad subclass that misbehaves).
+    """Run the appliance with its keypads and counter `displays` on a simulated line (bytes
+    take their time on the wire at `baudrate`; `silent` devices unplugged) while `script` plays
+    the hall, once `ready(bus)` holds (default: every device online); `variants` maps
+    `k<address>` to DocKeypad options and `d<address>` to DocCounterDisplay options (one
+    departing from the map; `kind`: a subclass that misbehaves, or another device).
     `strict`: the master keeps Modbus's silence before every request (a late answer of a keypad
-    can break it; the master cannot). `keypad(address)` makes the other keypads."""
-    line = Line([variants.get(f"k{n}", {}).get("kind", keypad)(
-        n, **{k: v for k, v in variants.get(f"k{n}", {}).items() if k != "kind"})
-        for n in addresses], baudrate)
+    can break it; the master cannot). `keypad(address)` makes the other keypads,
+    `display(address)` the other displays. Without keypads, the console plays the tellers."""
+    def made(name: str, address: int, default):
+        options = dict(variants.get(f"{name}{address}", {}))
+        return options.pop("kind", default)(address, **options)
+
+    line = Line([made("k", n, keypad) for n in addresses] +
+                [made("d", d.address, display) for d in displays], baudrate)
     line.silent.update(silent)
     app, day = wire(tmp_path, config_path=config_path)
     bus = KeypadBus(KeypadsConfig(port=line.master, counters=tuple(addresses), timeout=timeout,
-                                  baudrate=baudrate), app.inbox.post, time.time)
-    day.devices.keypads = bus
+                                  baudrate=baudrate), app.inbox.post, time.time, tuple(displays))
+    if addresses:
+        day.devices.keypads = bus
+    day.devices.counter_displays = bus.counter_displays
     day.devices.background.append(bus.run)
-    ready = ready or (lambda bus: all(k.online for k in bus.keypads.values()))
+    ready = ready or (lambda bus: all(k.online for k in bus.keypads.values()) and
+                      all(d.online for d in bus.counter_displays.displays.values()))
 
     async def main():
         running = asyncio.create_task(app.run())
