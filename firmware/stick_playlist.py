@@ -63,7 +63,7 @@ def read_playlist(root: int, signed: dict[str, str], data: Path) -> tuple[dict, 
                 item["kind"], item["file"], size = _keep(folder, item["file"], signed, data)
                 used += size
                 if used > media.TOTAL_BYTES:
-                    raise OSError(media.too_large(0, used))
+                    raise OSError(media.too_large(0))
             else:
                 item["kind"] = "text"
             try:

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from browser import DOCS, Hall, find, needs_chromium, text_of, wait
 from config.load import parse_config
@@ -68,6 +68,21 @@ def media_file(hall, data: bytes, extension: str) -> str:
     folder.mkdir(exist_ok=True)
     (folder / name).write_bytes(data)
     return name
+
+
+def advert() -> bytes:
+    """A 16:9 advert, with words if the hall screen's font is installed."""
+    picture = Image.new("RGB", (1280, 720), (20, 120, 60))
+    font = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
+    if font.exists():
+        draw = ImageDraw.Draw(picture)
+        draw.text((80, 220), "理财讲座 · 周六 10:00", font=ImageFont.truetype(str(font), 96),
+                  fill="white")
+        draw.text((80, 380), "Wealth seminar, Saturday 10:00",
+                  font=ImageFont.truetype(str(font), 64), fill="white")
+    out = io.BytesIO()
+    picture.save(out, "PNG")
+    return out.getvalue()
 
 
 def busy_hall(hall):
@@ -121,8 +136,10 @@ def test_the_landscape_screen_shows_calls_and_queues(hall, browser):
 @pytest.mark.window(1080, 1920)
 def test_the_portrait_screen_fits_as_well(hall, browser):
     busy_hall(hall)
+    add_item(hall, kind="image", seconds=60, file=media_file(hall, advert(), "png"))
     browser.get(hall.screens + "/tower")
     text_of(browser, "#newest .label", "C002")
+    find(browser, "#info img")
     text_of(browser, "#waiting tr[data-service=B] .waiting", "1")
     assert fits(browser)
     screenshot(browser, "screen-portrait.png")

@@ -577,7 +577,7 @@ async def _receive(chunks: AsyncIterator[bytes], data: Path) -> tuple[str, str]:
                     raise web.HTTPRequestEntityTooLarge(
                         max_size=min(media.FILE_BYTES, media.TOTAL_BYTES - used),
                         actual_size=size,
-                        text=media.too_large(size, used))
+                        text=media.too_large(size))
                 out.write(chunk)
         try:
             return await asyncio.to_thread(media.keep, path, data)   # (decoding takes time)

@@ -1,8 +1,8 @@
 """The playlist's files: images and videos uploaded in the back office or brought by a USB
 stick, kept in the data directory's media/ folder under the sha256 of their content, within
-size limits (no aiohttp here: the stick's code loads at boot). A file is
-checked before it is kept: its first bytes must be those of a PNG, JPEG, GIF or WebP image (and
-the image must decode, within a pixel limit) or of an MP4 or WebM video."""
+size limits (no aiohttp here: the stick's code loads at boot). A file is checked before it
+is kept: its first bytes must be those of a PNG, JPEG, GIF or WebP image (and the image must
+decode, within a pixel limit) or of an MP4 or WebM video."""
 
 from __future__ import annotations
 
@@ -73,7 +73,8 @@ def incoming(data: Path, tag: str) -> Path:
     return media / f".incoming-{os.getpid()}-{tag}"
 
 
-def too_large(size: int, used: int) -> str:
+def too_large(size: int) -> str:
+    """Why a file of `size` bytes (0: any more) is not taken."""
     if size > FILE_BYTES:
         return f"a file may have {FILE_BYTES >> 20} MB at most"
     return f"the playlist's files may have {TOTAL_BYTES >> 20} MB in all: remove some first"

@@ -13,6 +13,7 @@ import json
 import logging
 import sqlite3
 import time
+from html import escape
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -112,7 +113,7 @@ class Screens:
             config = self.office.appliance.hall.config
             try:
                 self.state = await self.office.read(
-                    lambda db: hall_screen(db, config, time.time()))
+                    lambda db: hall_screen(db, config, self.office.appliance.clock()))
             except sqlite3.Error:
                 log.exception("hall screens: reading the state")
                 await asyncio.sleep(1.0)
@@ -134,7 +135,7 @@ class Screens:
     async def page(self, request: web.Request) -> web.Response:
         screen = self._screen(request)
         config = self.office.appliance.hall.config
-        html = SHELL.format(title=f"{config.name_zh or config.name}", name=screen.name,
+        html = SHELL.format(title=escape(config.name_zh or config.name), name=screen.name,
                             layout=screen.layout, zones=" ".join(screen.zones),
                             zone=config.time_zone,
                             main="".join(ZONE_HTML[zone] for zone in screen.zones))
