@@ -640,7 +640,14 @@ class Appliance:
 
     async def _import(self, stick: Path, now: float) -> str | None:
         """The stick's configuration, checked then installed; returns what happened (None: the
-        stick brings none)."""
+        stick brings none). The back office's playlist files wait meanwhile: a sweep of theirs
+        must not take the stick's before its playlist is in."""
+        media_lock = self.office.media_lock if self.office is not None else \
+            contextlib.nullcontext()
+        async with media_lock:
+            return await self._install(stick, now)
+
+    async def _install(self, stick: Path, now: float) -> str | None:
         bundle = None
         try:
             bundle = await asyncio.to_thread(read_bundle, stick, self.paths.data,

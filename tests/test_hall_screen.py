@@ -5,6 +5,7 @@ screenshots in docs/ are taken here."""
 
 import asyncio
 import hashlib
+import http.client
 import io
 import json
 import os
@@ -253,6 +254,23 @@ def test_what_a_stranger_on_the_lan_can_reach(hall):
     assert get("/screen/nosuch")[0] == 404
     assert get("/screen/hall", "POST")[0] == 405
     assert get("/api/monitor")[0] == 404 and get("/monitor")[0] == 404   # the office is not here
+    assert get("/static/office.js")[0] == 404 and get("/static/screen.js")[0] == 200
+
+    def stream(source: str):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10,
+                                                source_address=(source, 0))
+        connection.request("GET", "/screen/hall/feed")
+        return connection, connection.getresponse().status
+
+    port = int(hall.screens.split(":")[2].split("/")[0])
+    held = [stream("127.0.0.2") for _ in range(8)]   # one stranger's address: 8 streams
+    assert [status for _, status in held] == [200] * 8
+    extra, status = stream("127.0.0.2")
+    assert status == 503
+    kiosk, status = stream("127.0.0.1")                # the box's own kiosk still gets in
+    assert status == 200
+    for connection, _ in [*held, (extra, 0), (kiosk, 0)]:
+        connection.close()
 
 
 def screens(text):

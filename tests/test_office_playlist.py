@@ -75,6 +75,37 @@ async def test_files_that_cannot_be_shown_are_refused_and_kept_nowhere(
 
 
 @run
+async def test_uploads_at_the_same_time_each_keep_their_file(
+        tmp_path, app, day, server, admin, client):
+    pictures = [png((40 + n, 30)) for n in range(5)]
+    answers = await asyncio.gather(*(upload(admin, data) for data in pictures))
+    assert [status for status, _ in answers] == [201] * 5
+    status, listed = await admin.call("GET", "/api/playlist")
+    assert all((tmp_path / "media" / item["file"]).exists() for item in listed)
+    assert len({item["file"] for item in listed}) == 5
+
+
+@run
+async def test_what_is_refused_says_why(tmp_path, app, day, server, admin, client):
+    frames = [Image.new("RGB", (400, 300), (n * 20, 0, 0)) for n in range(10)]
+    animation = io.BytesIO()
+    frames[0].save(animation, "GIF", save_all=True, append_images=frames[1:])
+    media.FRAME_PIXELS, kept = 1_000_000, media.FRAME_PIXELS   # (so as not to make 400 MP)
+    try:
+        status, answer = await upload(admin, animation.getvalue())
+    finally:
+        media.FRAME_PIXELS = kept
+    assert status == 400 and "in all its frames" in answer["error"]
+    bomb = io.BytesIO()
+    Image.new("1", (20000, 10000)).save(bomb, "PNG")
+    status, answer = await upload(admin, bomb.getvalue())
+    assert status == 400 and "megapixels" in answer["error"]
+    for query in ("seconds=\uff15", "seconds=5&seconds=600"):
+        assert (await upload(admin, png(), query))[0] == 400
+    assert (await admin.call("POST", "/api/playlist/\uff11/remove"))[0] == 400
+
+
+@run
 async def test_size_limits(tmp_path, app, day, server, admin, client):
     media.FILE_BYTES, kept = 1000, media.FILE_BYTES
     try:

@@ -46,6 +46,7 @@ LABEL = re.compile(r"[A-Z][0-9]{1,4}")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 NAME_RULE = "must be 1-32 letters, digits, _ . -, beginning with a letter or digit"
 WORD = re.compile(r"[A-Za-z0-9@]{1,16}")   # a keypad key's words: B, back, @2, T01, 1111
+DIGITS = re.compile(r"[0-9]+")   # (str.isdigit takes other scripts' digits too)
 
 
 def allowed(*roles: str):
@@ -107,7 +108,7 @@ def _label(request: web.Request) -> str:
 
 def _number(request: web.Request, name: str) -> int:
     text = request.match_info[name]
-    if not text.isdigit() or len(text) > 3:
+    if not DIGITS.fullmatch(text) or len(text) > 3:
         raise web.HTTPBadRequest(text=f"{name} must be a number")
     return int(text)
 
@@ -530,23 +531,28 @@ async def add_file(office: OfficeServer, request: web.Request) -> web.Response:
     query = dict(request.query)
     if unknown := set(query) - {"seconds", *SCHEDULE}:
         raise web.HTTPBadRequest(text=f"unknown parameter {sorted(unknown)[0]!r}")
+    if len(query) != len(request.query):
+        raise web.HTTPBadRequest(text="a parameter is given twice")
     text = query.pop("seconds", "")
-    if not text.isdigit() or not _seconds(int(text)):
+    if not DIGITS.fullmatch(text) or not _seconds(int(text)):
         raise web.HTTPBadRequest(text=f"parameter 'seconds' {SECONDS_RULE}")
-    kind, name = await _receive(request.content.iter_chunked(1 << 16),
-                                office.appliance.paths.data)
-    try:
-        result = await office.command(request[SESSION], "playlist_add", kind=kind, file=name,
-                                      seconds=int(text), **query)
-    finally:
-        await sweep_media(office)   # (refused: the file goes, unless an item has it already)
+    async with office.media_lock:   # one upload at a time: limits, files and items agree
+        kind, name = await _receive(request.content.iter_chunked(1 << 16),
+                                    office.appliance.paths.data)
+        try:
+            result = await office.command(request[SESSION], "playlist_add", kind=kind,
+                                          file=name, seconds=int(text), **query)
+        finally:
+            await sweep_media(office)   # (refused: the file goes, unless an item has it)
     return web.json_response(result, status=201)
 
 
 @allowed(*MANAGERS)
 async def remove_item(office: OfficeServer, request: web.Request) -> web.Response:
-    result = await office.command(request[SESSION], "playlist_remove", item=_item(request))
-    await sweep_media(office)
+    async with office.media_lock:
+        result = await office.command(request[SESSION], "playlist_remove",
+                                      item=_item(request))
+        await sweep_media(office)
     return web.json_response(result)
 
 
@@ -559,7 +565,7 @@ async def move_item(office: OfficeServer, request: web.Request) -> web.Response:
 
 def _item(request: web.Request) -> int:
     text = request.match_info["item"]
-    if not text.isdigit() or len(text) > 9:
+    if not DIGITS.fullmatch(text) or len(text) > 9:
         raise web.HTTPBadRequest(text="a playlist item is a number")
     return int(text)
 
@@ -588,7 +594,8 @@ async def _receive(chunks: AsyncIterator[bytes], data: Path) -> tuple[str, str]:
 
 
 async def sweep_media(office: OfficeServer) -> None:
-    """The playlist's files that no item uses, removed (off the loop)."""
+    """The playlist's files that no item uses, removed (off the loop); under the office's
+    media_lock, or at its start."""
     used = await office.read(playlist.files)
     await asyncio.to_thread(media.sweep, office.appliance.paths.data, used)
 

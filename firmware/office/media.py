@@ -15,6 +15,7 @@ from pathlib import Path
 FILE_BYTES = 64 << 20     # one file
 TOTAL_BYTES = 512 << 20   # all of them: the data partition also holds the hall's history
 PIXELS = 40_000_000       # an image's width × height (a decompression bomb is refused)
+FRAME_PIXELS = 400_000_000   # an animation's, all frames together
 RESERVE = 64 << 20        # free space that must stay on the data partition, for the queue
 TYPES = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpg", b"GIF87a": "gif",
          b"GIF89a": "gif", b"\x1a\x45\xdf\xa3": "webm"}
@@ -83,15 +84,20 @@ def too_large(size: int) -> str:
 def _check_image(path: Path) -> None:
     from PIL import Image, UnidentifiedImageError
 
+    too_big = MediaRefused(f"an image may have {PIXELS // 1_000_000} megapixels at most, and"
+                           f" an animation {FRAME_PIXELS // 1_000_000} in all its frames")
     try:
         with Image.open(path) as image:
-            if image.width * image.height > PIXELS:
-                raise MediaRefused(f"an image may have {PIXELS // 1_000_000} megapixels at"
-                                   " most")
+            frames = getattr(image, "n_frames", 1)
+            if image.width * image.height > PIXELS or \
+                    frames * image.width * image.height > FRAME_PIXELS:
+                raise too_big
             image.load()
     except MediaRefused:
         raise
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError) as exc:
+    except Image.DecompressionBombError:
+        raise too_big from None
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise MediaRefused("the image cannot be read: it is damaged") from exc
 
 
@@ -101,7 +107,10 @@ def sweep(data: Path, used: set[str]) -> None:
     media = folder(data)
     if media.is_dir():
         for path in media.iterdir():
-            stale = not path.name.startswith(".incoming-") or \
-                time.time() - path.stat().st_mtime > 3600
+            try:
+                stale = not path.name.startswith(".incoming-") or \
+                    time.time() - path.stat().st_mtime > 3600
+            except FileNotFoundError:   # (an upload that just finished)
+                continue
             if path.is_file() and path.name not in used and stale:
                 path.unlink(missing_ok=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import sqlite3
 import time
 from html import escape
@@ -52,6 +53,10 @@ ZONE_HTML = {
     "info": '<section id="info"></section>',
 }
 UNSHOWABLE_EVERY = 3600.0   # seconds: an item a screen cannot show is reported once this often
+UNSHOWABLE_GAP = 10.0       # seconds between any two such reports (anyone can send one)
+STREAMS_AN_ADDRESS = 8      # streams from one address (a TV shows one; the box's own kiosk
+LOOPBACK = ("127.0.0.1", "::1")   # is not counted)
+FILE_ID = re.compile(r"[0-9]{1,9}")
 
 
 class Screens:
@@ -64,6 +69,8 @@ class Screens:
         self._wake = asyncio.Event()
         self._reported: dict[int, float] = {}   # item id -> when it was last reported
         self._chime: dict | None = None         # the call being said now (its id grows)
+        self._from: dict[str, int] = {}         # streams open, by the address they come from
+        self._report_at = -UNSHOWABLE_GAP       # (monotonic) when any item was last reported
 
     def make_app(self) -> web.Application:
         from firmware.office.pages import STATIC
@@ -75,7 +82,8 @@ class Screens:
         app.router.add_get("/screen/{name}/feed", self.feed)
         app.router.add_post("/screen/{name}/unshowable", self.unshowable)
         app.router.add_get("/media/{file}", self.media)
-        app.router.add_static("/static", STATIC, append_version=False)
+        for name in ("screen.js", "screen.css"):   # (not the back office's own)
+            app.router.add_get(f"/static/{name}", _static(STATIC / name))
         app.on_startup.append(lambda app: self.office._spawn(self.run()))
         app.on_shutdown.append(self._end_streams)
         return app
@@ -146,19 +154,23 @@ class Screens:
         """The screen's state now, then after every change, for as long as the screen stays
         configured."""
         screen = self._screen(request)
-        if len(self.streams) >= STREAMS:
+        address = request.remote or ""
+        if address not in LOOPBACK and (len(self.streams) >= STREAMS or
+                                        self._from.get(address, 0) >= STREAMS_AN_ADDRESS):
             raise web.HTTPServiceUnavailable(text="too many screens connected")
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                                "Cache-Control": "no-store"})
         await response.prepare(request)
         queue: asyncio.Queue = asyncio.Queue(1)
         self.streams.add(queue)
+        self._from[address] = self._from.get(address, 0) + 1
         try:
             state = self.state
             while screen in self.office.appliance.config.screens:
                 if state is not None:
                     shown = json.dumps({**for_screen(state, screen,
                                                      self.office.appliance.hall.config),
+                                        "now": self.office.appliance.clock(),
                                         "chime": self._chime}, ensure_ascii=False)
                     await response.write(f"id: {state['last_event']}\nevent: state\n"
                                          f"data: {shown}\n\n".encode())
@@ -174,6 +186,9 @@ class Screens:
             pass
         finally:
             self.streams.discard(queue)
+            self._from[address] -= 1
+            if not self._from[address]:
+                del self._from[address]
         return response
 
     async def media(self, request: web.Request) -> web.FileResponse:
@@ -196,12 +211,14 @@ class Screens:
         if request.headers.get("Origin") != f"{request.scheme}://{request.host}":
             raise web.HTTPForbidden(text="not from a page of this box")
         text = await request.text()
-        shown = {item["id"]: item for item in (self.state or {}).get("playlist", [])}
-        if not text.isdigit() or int(text) not in shown:
-            raise web.HTTPBadRequest(text="no such item showing")
+        shown = {item["id"]: item for item in (self.state or {}).get("playlist", [])
+                 if item["file"]}
+        if not FILE_ID.fullmatch(text) or int(text) not in shown:
+            raise web.HTTPBadRequest(text="no such image or video showing")
         item, now = shown[int(text)], time.monotonic()
-        if now - self._reported.get(item["id"], -UNSHOWABLE_EVERY) >= UNSHOWABLE_EVERY:
-            self._reported[item["id"]] = now
+        if now - self._reported.get(item["id"], -UNSHOWABLE_EVERY) >= UNSHOWABLE_EVERY and \
+                now - self._report_at >= UNSHOWABLE_GAP:
+            self._reported[item["id"]] = self._report_at = now
             log.warning("hall screen %s cannot show playlist item %d (%s): skipped",
                         screen.name, item["id"], item["file"])
             self.office.appliance.devices.office.report(
@@ -218,6 +235,12 @@ def for_screen(state: dict, screen: ScreenConfig, config: HallConfig) -> dict:
     services = [s for s in state["services"]
                 if not screen.services or s["prefix"] in screen.services]
     return {**state, "calls": calls, "services": services}
+
+
+def _static(path):
+    async def serve(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(path)
+    return serve
 
 
 def _place(number: int, config: HallConfig) -> dict:

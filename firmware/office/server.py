@@ -80,6 +80,7 @@ class OfficeServer:
         own = socket.gethostname().lower()
         self.names = {own, f"{own}.local", "localhost",
                       *(name.lower().rstrip(".") for name in config.names)}
+        self.media_lock = asyncio.Lock()   # the playlist's files: one change at a time
         self.checking = asyncio.Lock()   # one password checked or hashed at a time: a flood
         #                                  of sign-ins waits its turn, and takes no more cores
 
