@@ -8,6 +8,8 @@ import math
 import time
 from typing import Callable
 
+from doc_keypad import crc16, word   # (the line's frames: docs/keypad.md, which it refers to)
+
 DEVICE_TYPE = 0x4344        # input register 0: "CD"
 INPUT_REGISTERS = 5         # 0 type, 1 protocol, 2 firmware, 3 width, 4 written
 HOLDING_REGISTERS = 18      # 0-15 text, 16 blink, 17 brightness
@@ -15,20 +17,6 @@ TEXT_CHARACTERS = 32
 BLINK, BRIGHTNESS = 16, 17
 LIMITS = {BLINK: 60, BRIGHTNESS: 15}
 ILLEGAL_FUNCTION, ILLEGAL_ADDRESS, ILLEGAL_VALUE = 1, 2, 3
-
-
-def crc16(data: bytes) -> bytes:
-    """Modbus RTU CRC-16 (polynomial 0xA001, initial 0xFFFF), the two bytes sent, low first."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return bytes((crc & 0xFF, crc >> 8))
-
-
-def _word(data: bytes, at: int) -> int:
-    return data[at] << 8 | data[at + 1]
 
 
 class _Refused(Exception):
@@ -82,7 +70,7 @@ class DocCounterDisplay:
 
     def _holding_registers(self) -> list[int]:
         left = max(0, math.ceil(self._blink_until - self.clock()))
-        return [_word(self._text, i) for i in range(0, TEXT_CHARACTERS, 2)] + \
+        return [word(self._text, i) for i in range(0, TEXT_CHARACTERS, 2)] + \
             [left, self.brightness]
 
     # frames
@@ -92,8 +80,8 @@ class DocCounterDisplay:
         if len(frame) < 4 or frame[0] != self.address or crc16(frame[:-2]) != frame[-2:]:
             return None
         function, data = frame[1], frame[2:-2]
-        first = _word(data, 0) if len(data) >= 2 else 0
-        count = _word(data, 2) if len(data) >= 4 else 0
+        first = word(data, 0) if len(data) >= 2 else 0
+        count = word(data, 2) if len(data) >= 4 else 0
         self.requests.append((function, first, count))
         try:
             body = self._serve(function, first, count, data)
@@ -114,7 +102,7 @@ class DocCounterDisplay:
             well_formed = (len(data) >= 5 and 1 <= count <= 123 and data[4] == 2 * count
                            and len(data) == 5 + 2 * count)
             self._check(well_formed, first, count, self.holding)
-            values = [_word(data, 5 + 2 * i) for i in range(count)]
+            values = [word(data, 5 + 2 * i) for i in range(count)]
             for register, value in enumerate(values, first):
                 if value > LIMITS.get(register, 0xFFFF):
                     raise _Refused(ILLEGAL_VALUE)

@@ -27,7 +27,8 @@ def crc16(data: bytes) -> bytes:
     return bytes((crc & 0xFF, crc >> 8))
 
 
-def _word(data: bytes, at: int) -> int:
+def word(data: bytes, at: int) -> int:
+    """The register (big-endian) at byte `at`."""
     return data[at] << 8 | data[at + 1]
 
 
@@ -99,7 +100,7 @@ class DocKeypad:
         else:
             sequence, code, argument = 0, 0, ""
         raw = argument.encode("ascii").ljust(ARGUMENT_CHARS, b"\0")
-        words = [_word(raw, i) for i in range(0, ARGUMENT_CHARS, 2)]
+        words = [word(raw, i) for i in range(0, ARGUMENT_CHARS, 2)]
         return [self.protocol, self.firmware, heartbeat, self.session, len(self.queue),
                 sequence, code] + words
 
@@ -129,8 +130,8 @@ class DocKeypad:
         if len(frame) < 4 or frame[0] != self.address or crc16(frame[:-2]) != frame[-2:]:
             return None
         function, data = frame[1], frame[2:-2]
-        first = _word(data, 0) if len(data) >= 2 else 0
-        count = _word(data, 2) if len(data) >= 4 else 0
+        first = word(data, 0) if len(data) >= 2 else 0
+        count = word(data, 2) if len(data) >= 4 else 0
         self.requests.append((function, first, count))
         try:
             body = self._serve(function, first, count, data)
@@ -148,7 +149,7 @@ class DocKeypad:
             well_formed = (len(data) >= 5 and 1 <= count <= 123 and data[4] == 2 * count
                            and len(data) == 5 + 2 * count)
             self._check(well_formed, first, count, 2 + self.display_registers)
-            self._write_holding(first, [_word(data, 5 + 2 * i) for i in range(count)])
+            self._write_holding(first, [word(data, 5 + 2 * i) for i in range(count)])
             return bytes((16,)) + data[:4]
         if function == 15:
             size = (count + 7) // 8
