@@ -9,7 +9,6 @@ keypads' rotation (`turn`). `SimCounterDisplays` prints them on the console inst
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
@@ -32,6 +31,7 @@ BLINK_SECONDS = 10        # a new call or recall blinks this long
 LONGEST_BLINK = 60
 ALIVE_EVERY = 2.0         # seconds between reads of a display that answers
 UNANSWERED_WRITES = 3     # writes in a row unanswered while its reads are: it departs from the map
+REFUSED_RETRY = 60        # seconds before a display that refused its text is written again
 
 
 @dataclass
@@ -47,6 +47,8 @@ class CounterDisplay:
     text: str = ""            # what it should show, before it is fitted to its width
     blink_until: float = 0.0  # (monotonic) the text blinks until then
     unsent: bool = True       # text, blink and brightness are to be written
+    version: int = 0          # +1 each time what it should show changes (a write may be on
+    #                           the line meanwhile: then it is written again)
     written: bool = False     # written since it came online
     read_at: float = 0.0      # (monotonic) when it is read next
     failed_at: float = 0.0    # (monotonic) its last request that failed: it waits behind others
@@ -54,7 +56,8 @@ class CounterDisplay:
     no_answer: int = 0        # requests with nothing heard
     bad_answer: int = 0       # requests answered with garbage, another request's answer, a refusal
     unanswered: int = 0       # writes in a row with no valid answer
-    refused: bool = False     # it refused its write, or never answers one: not written again
+    refused: bool = False     # it refused its write, or never answers one: written again
+    refused_at: float = 0.0   # (monotonic) only REFUSED_RETRY after that
     unused: str = ""          # why it is not used (another device, protocol or width)
     too_narrow: bool = False  # a label wider than it was logged (once)
     restarted_at: float = -60.0   # (monotonic) when a restart was last logged
@@ -100,6 +103,7 @@ class CounterDisplays:
                 display.blink_until, changed = 0.0, True
             display.text = text
             display.unsent |= changed
+            display.version += changed
 
     def health(self) -> str:
         displays = self.displays.values()
@@ -123,7 +127,7 @@ class CounterDisplays:
         timeout a cycle at most; a display that failed waits behind the others next time."""
         now = time.monotonic()
         due = [d for d in self.displays.values() if d.online and
-               (now >= d.read_at or (d.unsent and not d.refused))]
+               (now >= d.read_at or (d.unsent and not self._holding_back(d, now)))]
         for display in sorted(due, key=lambda d: d.failed_at):
             if not await self.turn(bus, display):
                 return
@@ -143,8 +147,9 @@ class CounterDisplays:
             if not self._answered(display, registers):
                 return True
             display.read_at = now + ALIVE_EVERY
-        if not display.unsent or display.refused:
+        if not display.unsent or self._holding_back(display, now):
             return True
+        sending = display.version
         try:
             await bus._call(display, bus.client.write_registers, 0,
                             self.registers(display, now))
@@ -152,14 +157,24 @@ class CounterDisplays:
             display.failed_at = time.monotonic()
             display.unanswered += 1
             display.read_at = now   # read before it is written again: is it there at all?
+            if (failed.refused or display.unanswered >= UNANSWERED_WRITES) and \
+                    not display.refused:
+                log.error("%s %s its text: it departs from docs/counter-display.md; tried"
+                          " again every %d s", display.name, "refused" if failed.refused else
+                          "does not answer the writes of", REFUSED_RETRY)
             if failed.refused or display.unanswered >= UNANSWERED_WRITES:
-                display.refused = True
-                log.error("%s %s its text: it departs from docs/counter-display.md",
-                          display.name, "refused" if failed.refused else
-                          "does not answer the writes of")
+                display.refused, display.refused_at = True, time.monotonic()
             return failed.refused
-        display.unsent, display.written, display.unanswered = False, True, 0
+        if display.refused:
+            log.info("%s takes its text again", display.name)
+        display.written, display.unanswered, display.refused = True, 0, False
+        display.unsent = display.version != sending   # (changed while on the line: again)
         return True
+
+    @staticmethod
+    def _holding_back(display: CounterDisplay, now: float) -> bool:
+        """A display that refused its text is written again only REFUSED_RETRY later."""
+        return display.refused and now - display.refused_at < REFUSED_RETRY
 
     def registers(self, display: CounterDisplay, now: float) -> list[int]:
         """Holding registers 0-17: the text fitted to its width and padded with spaces to 32
@@ -171,7 +186,8 @@ class CounterDisplays:
             log.warning("%s is %d characters wide: %s shown as %r (and likewise any label too"
                         " long for it)", display.name, display.width, display.text, text.strip())
         raw = text.ljust(TEXT_CHARACTERS).encode("ascii")
-        blink = min(LONGEST_BLINK, max(0, math.ceil(display.blink_until - now)))
+        blink = min(LONGEST_BLINK, max(0, round(display.blink_until - now)))   # (nearest: a
+        #                                               call blinks at most 0.5 s longer)
         return [raw[i] << 8 | raw[i + 1] for i in range(0, TEXT_CHARACTERS, 2)] + \
             [blink, display.brightness]
 

@@ -11,9 +11,10 @@ from dataclasses import replace
 import pytest
 
 import drivers
+from drivers import counter_displays
 from config import DEFAULT, ConfigError, load_config
 from config.hardware import CounterDisplayConfig, KeypadsConfig
-from doc_counter_display import crc16
+from doc_counter_display import DocCounterDisplay, crc16
 from doc_keypad import DocKeypad
 from drivers.audio import SimAudio
 from drivers.counter_displays import CounterDisplays
@@ -142,6 +143,44 @@ def test_an_unplugged_display_is_logged_offline_costs_the_keypads_little_and_com
                    displays=(CounterDisplayConfig(1, 101), CounterDisplayConfig(2, 102)))
     assert "counter display 102 (counter 2) offline after 3 failed reads" in caplog.text
     assert "counter display 102 (counter 2) online (firmware 1.0, 8 characters)" in caplog.text
+
+
+def test_a_change_while_the_display_is_being_written_reaches_it(tmp_path):
+    """The teller starts serving just as the display answers the recall's write (found by a
+    display written from the document by another hand): the display stops blinking."""
+    async def script(app, day, devices, line, bus):
+        display = devices[103]
+        for typed in ("B", "3 login T03 3333", "3 call"):
+            day.devices.console.feed(typed, app.inbox.post)
+        await wait_for(lambda: display.shown == "  B001  " and display.blinking)
+        line.then[(103, 16, 0)] = lambda _: day.devices.console.feed("3 start", app.inbox.post)
+        day.devices.console.feed("3 recall", app.inbox.post)
+        await wait_for(lambda: display.shown == "  B001  " and not display.blinking)
+        assert told(line, 103)[1] == 0
+
+    hall_on_a_line(tmp_path, script, addresses=(), displays=(CounterDisplayConfig(3, 103),))
+
+
+def test_a_display_that_refused_its_text_gets_it_a_minute_later(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(counter_displays, "REFUSED_RETRY", 1.0)   # (60 s on the box)
+    caplog.set_level(logging.INFO)
+
+    class BusyAtFirst(DocCounterDisplay):
+        refusals = 1
+
+        def answer(self, frame):
+            if frame[0] == self.address and frame[1] == 16 and self.refusals:
+                self.refusals -= 1
+                reply = bytes((self.address, 0x90, 6))   # busy: it is starting
+                return reply + crc16(reply)
+            return super().answer(frame)
+
+    async def script(app, day, devices, line, bus):
+        await wait_for(lambda: devices[103].shown == " CLOSED ", seconds=5)
+
+    hall_on_a_line(tmp_path, script, addresses=(), displays=(CounterDisplayConfig(3, 103),),
+                   d103={"kind": BusyAtFirst})
+    assert caplog.text.count("refused its text") == 1   # (and then shown: above)
 
 
 def test_a_display_that_restarts_gets_its_text_again(tmp_path, caplog):
