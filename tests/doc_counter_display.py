@@ -8,7 +8,7 @@ import math
 import time
 from typing import Callable
 
-from doc_keypad import crc16, word   # (the line's frames: docs/keypad.md, which it refers to)
+from doc_keypad import Refused, RtuDevice, word   # (the line: docs/keypad.md)
 
 DEVICE_TYPE = 0x4344        # input register 0: "CD"
 INPUT_REGISTERS = 5         # 0 type, 1 protocol, 2 firmware, 3 width, 4 written
@@ -19,11 +19,7 @@ LIMITS = {BLINK: 60, BRIGHTNESS: 15}
 ILLEGAL_FUNCTION, ILLEGAL_ADDRESS, ILLEGAL_VALUE = 1, 2, 3
 
 
-class _Refused(Exception):
-    """A Modbus exception code to answer with."""
-
-
-class DocCounterDisplay:
+class DocCounterDisplay(RtuDevice):
     """A counter display following docs/counter-display.md (protocol 1), with knobs to depart
     from its map."""
 
@@ -75,21 +71,6 @@ class DocCounterDisplay:
 
     # frames
 
-    def answer(self, frame: bytes) -> bytes | None:
-        """Answer one whole request frame, or None when the display must stay silent."""
-        if len(frame) < 4 or frame[0] != self.address or crc16(frame[:-2]) != frame[-2:]:
-            return None
-        function, data = frame[1], frame[2:-2]
-        first = word(data, 0) if len(data) >= 2 else 0
-        count = word(data, 2) if len(data) >= 4 else 0
-        self.requests.append((function, first, count))
-        try:
-            body = self._serve(function, first, count, data)
-        except _Refused as refusal:
-            body = bytes((function | 0x80, refusal.args[0]))
-        reply = bytes((self.address,)) + body
-        return reply + crc16(reply)
-
     def _serve(self, function: int, first: int, count: int, data: bytes) -> bytes:
         if function in (3, 4):
             size = INPUT_REGISTERS if function == 4 else self.holding
@@ -105,10 +86,10 @@ class DocCounterDisplay:
             values = [word(data, 5 + 2 * i) for i in range(count)]
             for register, value in enumerate(values, first):
                 if value > LIMITS.get(register, 0xFFFF):
-                    raise _Refused(ILLEGAL_VALUE)
+                    raise Refused(ILLEGAL_VALUE)
             self._write(first, values)
             return bytes((16,)) + data[:4]
-        raise _Refused(ILLEGAL_FUNCTION)
+        raise Refused(ILLEGAL_FUNCTION)
 
     def _write(self, first: int, values: list[int]) -> None:
         for register, value in enumerate(values, first):
@@ -124,6 +105,6 @@ class DocCounterDisplay:
     def _check(well_formed: bool, first: int, count: int, size: int) -> None:
         """Exception 03 for a malformed body, else 02 for registers outside the map."""
         if not well_formed:
-            raise _Refused(ILLEGAL_VALUE)
+            raise Refused(ILLEGAL_VALUE)
         if first + count > size:
-            raise _Refused(ILLEGAL_ADDRESS)
+            raise Refused(ILLEGAL_ADDRESS)

@@ -32,11 +32,38 @@ def word(data: bytes, at: int) -> int:
     return data[at] << 8 | data[at + 1]
 
 
-class _Exception(Exception):
+class Refused(Exception):
     """A Modbus exception code to answer with."""
 
 
-class DocKeypad:
+class RtuDevice:
+    """A device on the line (docs/keypad.md, "The line"): it answers whole request frames to
+    its `address`, served by `_serve(function, first, count, data)` (which raises Refused),
+    and notes each request."""
+
+    address: int
+    requests: list[tuple[int, int, int]]
+
+    def answer(self, frame: bytes) -> bytes | None:
+        """Answer one whole request frame, or None when the device must stay silent."""
+        if len(frame) < 4 or frame[0] != self.address or crc16(frame[:-2]) != frame[-2:]:
+            return None
+        function, data = frame[1], frame[2:-2]
+        first = word(data, 0) if len(data) >= 2 else 0
+        count = word(data, 2) if len(data) >= 4 else 0
+        self.requests.append((function, first, count))
+        try:
+            body = self._serve(function, first, count, data)
+        except Refused as refusal:
+            body = bytes((function | 0x80, refusal.args[0]))
+        reply = bytes((self.address,)) + body
+        return reply + crc16(reply)
+
+    def _serve(self, function: int, first: int, count: int, data: bytes) -> bytes:
+        raise NotImplementedError
+
+
+class DocKeypad(RtuDevice):
     """A keypad following docs/keypad.md (protocol 2), with knobs to depart from its map."""
 
     def __init__(self, address: int, *, protocol: int = 2, firmware: tuple[int, int] = (1, 0),
@@ -125,21 +152,6 @@ class DocKeypad:
 
     # frames
 
-    def answer(self, frame: bytes) -> bytes | None:
-        """Answer one whole request frame, or None when the keypad must stay silent."""
-        if len(frame) < 4 or frame[0] != self.address or crc16(frame[:-2]) != frame[-2:]:
-            return None
-        function, data = frame[1], frame[2:-2]
-        first = word(data, 0) if len(data) >= 2 else 0
-        count = word(data, 2) if len(data) >= 4 else 0
-        self.requests.append((function, first, count))
-        try:
-            body = self._serve(function, first, count, data)
-        except _Exception as error:
-            body = bytes((function | 0x80, error.args[0]))
-        reply = bytes((self.address,)) + body
-        return reply + crc16(reply)
-
     def _serve(self, function: int, first: int, count: int, data: bytes) -> bytes:
         if function == 4:
             self._check(len(data) == 4 and 1 <= count <= 125, first, count, INPUT_REGISTERS)
@@ -158,12 +170,12 @@ class DocKeypad:
             self._check(well_formed, first, count, self.coils)
             self._write_coils(first, [bool(data[5 + i // 8] >> (i % 8) & 1) for i in range(count)])
             return bytes((15,)) + data[:4]
-        raise _Exception(ILLEGAL_FUNCTION)
+        raise Refused(ILLEGAL_FUNCTION)
 
     @staticmethod
     def _check(well_formed: bool, first: int, count: int, size: int) -> None:
         """Exception 03 for a malformed body, else 02 for a range outside the map."""
         if not well_formed:
-            raise _Exception(ILLEGAL_VALUE)
+            raise Refused(ILLEGAL_VALUE)
         if first + count > size:
-            raise _Exception(ILLEGAL_ADDRESS)
+            raise Refused(ILLEGAL_ADDRESS)

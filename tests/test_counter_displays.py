@@ -14,7 +14,8 @@ import drivers
 from drivers import counter_displays
 from config import DEFAULT, ConfigError, load_config
 from config.hardware import CounterDisplayConfig, KeypadsConfig
-from doc_counter_display import DocCounterDisplay, crc16
+from doc_counter_display import DocCounterDisplay
+from doc_keypad import crc16
 from doc_keypad import DocKeypad
 from drivers.audio import SimAudio
 from drivers.counter_displays import CounterDisplays

@@ -1,5 +1,6 @@
 """The counter display built from docs/counter-display.md, checked against that document."""
-from doc_counter_display import DEVICE_TYPE, DocCounterDisplay, crc16
+from doc_counter_display import DEVICE_TYPE, DocCounterDisplay
+from doc_keypad import crc16
 
 
 def frame(*parts: int | bytes) -> bytes:

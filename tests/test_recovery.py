@@ -5,6 +5,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from conftest import CONFIG, at, logged_in
 from queue_core import Hall, open_database
@@ -117,7 +118,9 @@ def test_a_recovery_carries_every_table_over_ratings_included(db_path):
     assert [tuple(r) for r in db.execute("SELECT rating FROM ratings")] == [(1,)]
 
 
-def test_two_recoveries_in_the_same_second_keep_both_damaged_files(db_path):
+def test_two_recoveries_in_the_same_second_keep_both_damaged_files(db_path, monkeypatch):
+    monkeypatch.setattr("queue_core.recovery.time", SimpleNamespace(   # both in one second,
+        strftime=lambda form: "20261124-101010"))                       # however slow the box
     for _ in range(2):
         db_path.write_bytes(b"not a database at all" * 100)
         db, note = open_or_recover(db_path)
