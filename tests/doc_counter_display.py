@@ -28,16 +28,10 @@ class DocCounterDisplay(RtuDevice):
                  holding: int = HOLDING_REGISTERS, clock: Callable[[], float] = time.monotonic):
         """`protocol`, `device_type` and `holding` (fewer than 18: no brightness register) let
         a test build a display that departs from the map."""
-        if not 1 <= address <= 247:
-            raise ValueError(f"address {address} outside 1-247")
-        self.address = address
+        super().__init__(address, protocol, firmware, clock)
         self.width = width
-        self.firmware = firmware[0] << 8 | firmware[1]
-        self.protocol = protocol
         self.device_type = device_type
         self.holding = holding
-        self.clock = clock
-        self.requests: list[tuple[int, int, int]] = []   # (function, first register, count)
         self._power_up()
 
     def _power_up(self) -> None:

@@ -32,6 +32,17 @@ def word(data: bytes, at: int) -> int:
     return data[at] << 8 | data[at + 1]
 
 
+def frame(*parts: int | bytes) -> bytes:
+    """A request: ints are single bytes, bytes are sent as they are; the CRC is appended."""
+    body = b"".join(bytes((p,)) if isinstance(p, int) else p for p in parts)
+    return body + crc16(body)
+
+
+def words(*values: int) -> bytes:
+    """Registers as they are sent: high byte first."""
+    return b"".join(v.to_bytes(2, "big") for v in values)
+
+
 class Refused(Exception):
     """A Modbus exception code to answer with."""
 
@@ -41,8 +52,13 @@ class RtuDevice:
     its `address`, served by `_serve(function, first, count, data)` (which raises Refused),
     and notes each request."""
 
-    address: int
-    requests: list[tuple[int, int, int]]
+    def __init__(self, address: int, protocol: int, firmware: tuple[int, int],
+                 clock: Callable[[], float]):
+        if not 1 <= address <= 247:
+            raise ValueError(f"address {address} outside 1-247")
+        self.address, self.protocol, self.clock = address, protocol, clock
+        self.firmware = firmware[0] << 8 | firmware[1]
+        self.requests: list[tuple[int, int, int]] = []   # (function, first register, count)
 
     def answer(self, frame: bytes) -> bytes | None:
         """Answer one whole request frame, or None when the device must stay silent."""
@@ -71,17 +87,11 @@ class DocKeypad(RtuDevice):
                  clock: Callable[[], float] = time.monotonic):
         """`protocol`, `display_registers` (fewer than the map's 16: a shorter display) and `coils`
         (fewer than 3: no beeper) let a test build a keypad that departs from the map."""
-        if not 1 <= address <= 247:
-            raise ValueError(f"address {address} outside 1-247")
-        self.address = address
-        self.protocol = protocol
-        self.firmware = firmware[0] << 8 | firmware[1]
+        super().__init__(address, protocol, firmware, clock)
         self.display_registers = display_registers
         self.coils = coils
         self.depth = depth
-        self.clock = clock
         self.beeps = 0
-        self.requests: list[tuple[int, int, int]] = []
         self.session = random.randint(1, 65535)
         self._power_up()
 

@@ -1,16 +1,7 @@
 """The counter display built from docs/counter-display.md, checked against that document."""
 from doc_counter_display import DEVICE_TYPE, DocCounterDisplay
-from doc_keypad import crc16
-
-
-def frame(*parts: int | bytes) -> bytes:
-    """A request: ints are single bytes, bytes are sent as they are; the CRC is appended."""
-    body = b"".join(bytes((p,)) if isinstance(p, int) else p for p in parts)
-    return body + crc16(body)
-
-
-def words(*values: int) -> bytes:
-    return b"".join(v.to_bytes(2, "big") for v in values)
+from doc_keypad import crc16, frame, words
+from hallday import Clock
 
 
 def read(display: DocCounterDisplay, function: int, first: int, count: int) -> list[int]:
@@ -34,14 +25,6 @@ def refused(display: DocCounterDisplay, reply: bytes, function: int, code: int) 
     assert reply == frame(display.address, function | 0x80, code)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_it_says_what_it_is() -> None:
     display = DocCounterDisplay(103, width=6, firmware=(2, 7))
     assert read(display, 4, 0, 5) == [DEVICE_TYPE, 1, 0x0207, 6, 0]
@@ -49,7 +32,7 @@ def test_it_says_what_it_is() -> None:
 
 
 def test_the_masters_write_shows_blinks_and_is_read_back() -> None:
-    clock = Clock()
+    clock = Clock(100.0, step=0.0)   # set by the test alone
     display = DocCounterDisplay(103, width=6, clock=clock)
     assert display.shown == " " * 6 and not display.blinking
     request = text_registers(" A012 ") + [10, 4]

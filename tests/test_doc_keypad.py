@@ -1,15 +1,6 @@
 """The keypad built from docs/keypad.md, checked against that document."""
-from doc_keypad import KEYS, DocKeypad, crc16
-
-
-def frame(*parts: int | bytes) -> bytes:
-    """A request: ints are single bytes, bytes are sent as they are; the CRC is appended."""
-    body = b"".join(bytes((p,)) if isinstance(p, int) else p for p in parts)
-    return body + crc16(body)
-
-
-def words(*values: int) -> bytes:
-    return b"".join(v.to_bytes(2, "big") for v in values)
+from doc_keypad import KEYS, DocKeypad, crc16, frame, words
+from hallday import Clock
 
 
 def read(keypad: DocKeypad, first: int = 0, count: int = 15) -> list[int]:
@@ -32,21 +23,13 @@ def exception(keypad: DocKeypad, reply: bytes, function: int, code: int) -> None
     assert reply == frame(keypad.address, function | 0x80, code)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_crc_of_a_known_frame() -> None:
     # the textbook example: read 10 holding registers of slave 1 -> C5 CD
     assert crc16(bytes.fromhex("01030000000a")) == bytes.fromhex("c5cd")
 
 
 def test_read_when_nothing_is_pending() -> None:
-    clock = Clock()
+    clock = Clock(100.0, step=0.0)   # set by the test alone
     keypad = DocKeypad(7, firmware=(1, 3), clock=clock)
     clock.now += 2.7
     registers = read(keypad)
@@ -58,7 +41,7 @@ def test_read_when_nothing_is_pending() -> None:
 
 
 def test_heartbeat_wraps() -> None:
-    clock = Clock()
+    clock = Clock(100.0, step=0.0)   # set by the test alone
     keypad = DocKeypad(1, clock=clock)
     clock.now += 65536 + 5
     assert read(keypad, 2, 1) == [5]
