@@ -116,11 +116,13 @@ class Screens:
 
     async def run(self) -> None:
         """Compute the state after each commit (and every REFRESH seconds) and hand it to
-        every stream; a failed read (a database being recovered) is logged and tried again."""
+        every stream, while any screen is connected (none: nothing is read, and the first one
+        to connect wakes this); a failed read (a database being recovered) is logged and tried
+        again."""
         while True:
             config = self.office.appliance.hall.config
             try:
-                self.state = await self.office.read(
+                self.state = None if not self.streams else await self.office.read(
                     lambda db: hall_screen(db, config, self.office.appliance.clock()))
             except sqlite3.Error:
                 log.exception("hall screens: reading the state")
@@ -164,6 +166,8 @@ class Screens:
         queue: asyncio.Queue = asyncio.Queue(1)
         self.streams.add(queue)
         self._from[address] = self._from.get(address, 0) + 1
+        if self.state is None:   # the first screen: the state is read now
+            self._wake.set()
         try:
             state = self.state
             while screen in self.office.appliance.config.screens:
