@@ -15,13 +15,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from drivers.tryboot import read_autoboot
-from images import SMALL, attached, dump, make_base, needs_root
+from images import SMALL, Board, attached, dump, make_base, needs_root
 from tools.flashing import disk, rauc
 from tools.flashing.ext4 import Ext4
 from tools.flashing.fat import Fat
@@ -185,81 +184,6 @@ def test_a_base_that_is_no_image_fails_at_its_step_and_leaves_nothing(tmp_path):
 
 # -- updates --------------------------------------------------------------------------------
 
-BUS = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig><type>system</type><listen>unix:path={path}</listen>
-<policy context="default"><allow user="*"/><allow own="*"/><allow send_destination="*"/>
-<allow receive_sender="*"/></policy></busconfig>
-"""
-
-
-class Board:
-    """The built image on a loop device as a board's card, RAUC running on it as on the board
-    (its system.conf from the image tool, its bootloader backend drivers/tryboot.py)."""
-
-    def __init__(self, device: str, folder: Path, keys: Path):
-        self.device, self.folder = device, folder
-        devices = {name: f"{device}p{n}" for name, n in (
-            ("autoboot", 1), ("boot-a", 2), ("boot-b", 3), ("root-a", 5), ("root-b", 6),
-            ("data", 7))}
-        backend = folder / "backend"
-        backend.write_text(f"#!/bin/sh\ncd {ROOT}\nexec {sys.executable} -m drivers.tryboot "
-                           f"--conf {folder / 'system.conf'} \"$@\"\n")
-        backend.chmod(0o755)
-        (folder / "data").mkdir()
-        (folder / "system.conf").write_text(rauc.system_conf(
-            devices, backend=str(backend), post_install=None,
-            keyring=str(keys / rauc.CA), data_directory=str(folder / "data")))
-        (folder / "bus.conf").write_text(BUS.format(path=folder / "bus"))
-        self.bus = subprocess.Popen(["dbus-daemon", "--nofork", "--config-file",
-                                     str(folder / "bus.conf")])
-        self.env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=f"unix:path={folder / 'bus'}")
-        self.service: subprocess.Popen | None = None
-        self.tryboot = False
-
-    def power_on(self) -> str:
-        """The firmware picks the boot partition from autoboot.txt ([tryboot] once after a
-        reboot "0 tryboot", [all] otherwise); RAUC starts on that slot. Returns its name."""
-        committed, trial = read_autoboot(Fat(f"{self.device}p1").read("autoboot.txt"))
-        booted = {2: "A", 3: "B"}[trial if self.tryboot else committed]
-        self.tryboot = False
-        self.stop()
-        (self.folder / "mnt").mkdir(exist_ok=True)
-        self.service = subprocess.Popen(
-            ["rauc", "service", f"--conf={self.folder / 'system.conf'}",
-             f"--mount={self.folder / 'mnt'}", f"--override-boot-slot={booted}"],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while self.rauc("status").returncode and time.monotonic() < deadline:
-            time.sleep(0.1)
-        return booted
-
-    def reboot_on_trial(self) -> None:
-        """What the image's post-install handler does: reboot "0 tryboot"."""
-        self.tryboot = True
-
-    def rauc(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["rauc", *args], env=self.env, capture_output=True, text=True,
-                              timeout=120)
-
-    def cmdline(self, slot: str) -> str:
-        return Fat(f"{self.device}p{2 if slot == 'A' else 3}").read("cmdline.txt").decode()
-
-    def slot_b_and_autoboot(self) -> list[bytes]:
-        """The first MiB of slot B's partitions, and autoboot.txt."""
-        found = []
-        for number in (3, 6):
-            with open(f"{self.device}p{number}", "rb") as partition:
-                found.append(partition.read(disk.MIB))
-        return found + [Fat(f"{self.device}p1").read("autoboot.txt")]
-
-    def stop(self) -> None:
-        if self.service is not None:
-            self.service.terminate()
-            self.service.wait(10)
-            self.service = None
-
-
 @pytest.fixture
 def board(built, tmp_path):
     needs_root()
@@ -306,6 +230,11 @@ def test_an_update_is_tried_once_and_kept_only_when_marked_good(board, bundles):
     assert board.power_on() == "B"
     status = board.rauc("status", "--output-format=shell").stdout
     assert "RAUC_BOOT_PRIMARY='rootfs.1'" in status
+
+    # A rollback by hand (README): the running system marked bad, the other one starts.
+    assert board.rauc("status", "mark-bad", "booted").returncode == 0
+    assert board.power_on() == "A"
+    assert board.power_on() == "A"
 
 
 def test_unsigned_and_foreign_bundles_are_refused_and_change_nothing(board, built, tmp_path):

@@ -3,6 +3,7 @@
     python tools/flash.py build BASE.img OUT.img [--keys DIR] [--hostname NAME]
                                 [--config hall.toml] [--screen] [--root-size MIB] ...
     python tools/flash.py write OUT.img DEVICE [--force] [--limit GIB]
+    python tools/flash.py setup USER@BOARD [--hostname NAME] [--config hall.toml] [--screen]
     python tools/flash.py update OUT.img BUNDLE.raucb [--keys DIR] [--version V]
     python tools/flash.py keypad [PORT] [--address N] [--baudrate B] [--parity P] [--out DIR]
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools.flashing import build, disk, keypad, rauc, write  # noqa: E402
+from tools.flashing import build, disk, keypad, rauc, setup, write  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     written.add_argument("--limit", type=float, default=256, metavar="GIB",
                          help="refuse larger devices (default 256 GiB)")
     written.set_defaults(run=run_write)
+
+    remote = verbs.add_parser(
+        "setup", parents=[common], help="install on a running Raspberry Pi OS board over SSH")
+    remote.add_argument("host", help="user@board: a user who may sudo without a password")
+    remote.add_argument("--hostname", default="queue-appliance")
+    remote.add_argument("--config", type=Path, help="the hall's config.toml (a box that has "
+                        "one keeps it)")
+    remote.add_argument("--screen", action="store_true", help="a hall screen on the HDMI output")
+    remote.add_argument("--wheels", type=Path, help="install Python packages from this folder "
+                        "only (offline)")
+    remote.set_defaults(run=run_setup)
 
     update = verbs.add_parser(
         "update", parents=[common], help="a signed update bundle from a built image")
@@ -119,6 +131,21 @@ def run_write(args: argparse.Namespace, ask) -> int:
         return 1
     except write.WriteFailed as exc:
         print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_setup(args: argparse.Namespace, ask) -> int:
+    key = Path(f"{args.host.rsplit('@', 1)[-1]}.stick.key")
+    if not ask(f"This installs the appliance on {args.host} (replacing one installed before, "
+               "keeping its data), enables its units, and changes its config.txt and "
+               f"cmdline.txt; this box's key goes to {key}."):
+        return 1
+    try:
+        setup.setup(args.host, args.hostname, args.config, args.screen, args.wheels, key)
+    except build.BuildFailed as exc:
+        print(f"{exc}\nRun setup again once the cause is fixed: it starts over.",
+              file=sys.stderr)
         return 2
     return 0
 

@@ -14,7 +14,6 @@ import random
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,29 +24,13 @@ from config import load_config
 from config.pin_hashing import keepable
 from drivers.tryboot import NAME as AUTOBOOT, autoboot_text
 from firmware.signature import KEY_NAME, make_key
-from tools.flashing import disk, rauc
+from tools.flashing import appliance, disk, rauc
+from tools.flashing.appliance import IMAGE_FILES, ROOT
 from tools.flashing.ext4 import Ext4, check_and_resize, make_ext4
 from tools.flashing.fat import Fat, make_fat
 
-ROOT = Path(__file__).resolve().parents[2]
-IMAGE_FILES = ROOT / "config" / "image"
-UNITS = ("queue-appliance.service", "queue-appliance-usb.service")
-KIOSK_UNIT = "queue-hall-screen.service"
 PACKAGES = ("rauc", "rauc-service", "mtools")   # updates; FAT without mounting it
-KIOSK_PACKAGES = ("xserver-xorg", "xserver-xorg-legacy", "xinit", "chromium",
-                  "fonts-wqy-zenhei")
-VENV = "/opt/queue-appliance/.venv"
 LIB = "/usr/lib/queue-appliance"
-# config.txt: the SPI bus (LED matrix), the UART on GPIO 14/15 for the RS-485 line with
-# Bluetooth moved off it, the hardware watchdog.
-CONFIG_TXT = """
-# -- queue appliance (tools/flash.py build) --
-[all]
-dtparam=spi=on
-enable_uart=1
-dtoverlay=disable-bt
-dtparam=watchdog=on
-"""
 # cmdline.txt words the appliance sets itself, or that would undo its layout: the serial
 # console (the RS-485 line's UART), RPi OS's first-boot partition resizing and scripts.
 DROPPED_WORDS = ("rw", "ro", "rootwait", "resize", "quiet")
@@ -92,13 +75,13 @@ def build(base: Path, out: Path, options: Options, say: Callable[[str], None] = 
         fs = Ext4(root)
         try:
             python = python_version(fs)
-            missing = missing_packages(fs, PACKAGES + (KIOSK_PACKAGES if options.screen
-                                                       else ()))
+            missing = missing_packages(fs, PACKAGES + (appliance.KIOSK_PACKAGES
+                                                       if options.screen else ()))
             if missing:
                 with steps(f"Debian packages: {' '.join(missing)} (apt in the image)"):
                     install_packages(root, missing)
             with steps(f"the appliance and its libraries for Python {python} on aarch64"):
-                install_appliance(fs, work / "site", python, options.wheels)
+                appliance.install(fs, work / "site", python, options.wheels)
             with steps("system settings (read-only root, /data, journal, users, units)"):
                 if not (options.keys / rauc.CA).exists():
                     say(f"  no vendor keys in {options.keys}: making a new CA and signing key"
@@ -180,8 +163,7 @@ def make_boot(base: Fat, out: Path, size_mib: int, folder: Path, root: str) -> N
     config = folder / "config.txt"
     if not config.exists():
         raise ValueError("the base image's boot partition has no config.txt")
-    text = config.read_text().split(CONFIG_TXT.split("\n")[1])[0].rstrip("\n")
-    config.write_text(text + "\n" + CONFIG_TXT)
+    config.write_text(appliance.config_txt(config.read_text()))
     cmdline = folder / "cmdline.txt"
     if not cmdline.exists():
         raise ValueError("the base image's boot partition has no cmdline.txt")
@@ -253,37 +235,6 @@ def install_packages(root: Path, packages: list[str]) -> None:
         mount.rmdir()
 
 
-def install_appliance(fs: Ext4, site: Path, python: str, wheels: Path | None) -> None:
-    """The appliance and its libraries as aarch64 wheels (no emulation), in a venv that also
-    sees Debian's packages (lgpio and spidev, compiled for the board by Raspberry Pi OS)."""
-    wheelhouse = site.with_name("wheels")
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    offline = ["--no-index", "--find-links", str(wheels)] if wheels is not None else []
-    source = site.with_name("source")   # (a copy: setuptools leaves build/ in the tree)
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".*", "var", "build", "*.egg-info", "__pycache__", "tests", "bench", "docs"))
-    subprocess.run(pip + ["wheel", "--no-deps", *offline, "-w", str(wheelhouse), str(source)],
-                   check=True, capture_output=True)
-    ours = next(wheelhouse.glob("queue_appliance-*.whl"))
-    glibc = [f"manylinux_2_{n}_aarch64" for n in range(36, 16, -1)]
-    command = pip + ["install", "--target", str(site), "--only-binary=:all:",
-                     "--implementation", "cp", "--python-version", python,
-                     *(a for p in (*glibc, "manylinux2014_aarch64", "linux_aarch64")
-                       for a in ("--platform", p)), str(ours)]
-    if python != "%d.%d" % sys.version_info[:2]:
-        command.append("--no-compile")   # (bytecode is per version: the board makes its own)
-    subprocess.run(command + offline, check=True, capture_output=True)
-    shutil.rmtree(site / "bin", ignore_errors=True)   # (the build machine's console scripts)
-    fs.copy_tree(site, f"{VENV}/lib/python{python}/site-packages")
-    fs.write(f"{VENV}/pyvenv.cfg", f"home = /usr/bin\ninclude-system-site-packages = true\n"
-             f"version = {python}\n".encode())
-    fs.symlink(f"{VENV}/bin/python", f"/usr/bin/python{python}")
-    fs.symlink(f"{VENV}/bin/python3", "python")
-    fs.write(f"{VENV}/bin/queue-appliance", (
-        f"#!{VENV}/bin/python\nimport sys\nfrom firmware.boot import main\n"
-        "sys.exit(main())\n").encode(), 0o755)
-
-
 def configure(fs: Ext4, options: Options, devices: dict[str, str]) -> None:
     """Everything of the system the appliance needs, in the root file system."""
     fstab = [line for line in (fs.read("/etc/fstab") or b"").decode().splitlines()
@@ -292,26 +243,18 @@ def configure(fs: Ext4, options: Options, devices: dict[str, str]) -> None:
     fs.write("/etc/fstab", ("\n".join(fstab) + "\n").encode())
     fs.mkdirs("/data")
     fs.write("/etc/hostname", f"{options.hostname}\n".encode())
-    for name, target, mode in (("overlay-init", f"{LIB}/overlay-init", 0o755),
-                               ("rauc-tryboot", f"{LIB}/rauc-tryboot", 0o755),
-                               ("rauc-post-install", f"{LIB}/rauc-post-install", 0o755),
-                               ("journald.conf", "/etc/systemd/journald.conf.d/"
-                                "queue-appliance.conf", 0o644),
-                               ("watchdog.conf", "/etc/systemd/system.conf.d/"
-                                "queue-appliance.conf", 0o644),
-                               ("rauc-dbus.conf", "/etc/dbus-1/system.d/"
-                                "queue-appliance-rauc.conf", 0o644)):
-        fs.write(target, (IMAGE_FILES / name).read_bytes(), mode)
+    for name, target in (("overlay-init", f"{LIB}/overlay-init"),
+                         ("rauc-tryboot", f"{LIB}/rauc-tryboot"),
+                         ("rauc-post-install", f"{LIB}/rauc-post-install")):
+        fs.write(target, (IMAGE_FILES / name).read_bytes(), 0o755)
+    fs.write("/etc/dbus-1/system.d/queue-appliance-rauc.conf",
+             (IMAGE_FILES / "rauc-dbus.conf").read_bytes())
     fs.write("/etc/rauc/system.conf", rauc.system_conf(devices).encode())
     fs.write(f"/etc/rauc/{rauc.CA}", (options.keys / rauc.CA).read_bytes())
-    fs.write("/usr/lib/sysusers.d/queue-appliance.conf",
-             (ROOT / "config" / "queue-appliance.sysusers").read_bytes())
-    add_users(fs)
-    units = UNITS + ((KIOSK_UNIT,) if options.screen else ())
-    for unit in units:
-        fs.write(f"/etc/systemd/system/{unit}", (ROOT / "config" / unit).read_bytes())
+    for unit in appliance.system_files(fs, options.screen):
         fs.symlink(f"/etc/systemd/system/multi-user.target.wants/{unit}",
                    f"/etc/systemd/system/{unit}")
+    add_users(fs)
     # Raspberry Pi OS's first-boot user wizard would wait on the console for ever.
     fs.symlink("/etc/systemd/system/userconfig.service", "/dev/null")
 
