@@ -30,6 +30,7 @@ from drivers.display import TICK
 from drivers.events import (Announcing, BackOffice, ButtonPressed, CounterKey, DeviceFault,
                             OfficeCommand, PrinterReport, UsbInserted, UsbRemoved)
 from drivers.printer import PRINTABLE
+from firmware import update
 from firmware.clock import clock_trusted
 from firmware.logins import LoginGuard
 from firmware.notify import notify, watchdog_interval
@@ -155,6 +156,7 @@ class Appliance:
         self._untrusted_from: int | None = None   # tickets taken since, on a clock not yet set
         self._clock_held = False                  # "clock not set" was reported
         self._day_checked = 0.0                   # (monotonic)
+        self.updates = update.Updates(self)
 
     def stop(self) -> None:
         self.inbox.post(None)
@@ -172,9 +174,9 @@ class Appliance:
         notify("READY=1")
         if (interval := watchdog_interval()) is not None:
             tasks.append(asyncio.create_task(self._watchdog(interval)))
-        tasks.append(asyncio.create_task(self._check_database()))
+        tasks.append(asyncio.create_task(self._check_system()))
         if self.config.office.enabled:
-            self._aside(self._start_office())
+            self.aside(self._start_office())
         for note in self.notes:   # the hall hears of them, not only the log
             self.devices.office.report(note)
             self.devices.display.notice(note, NOTICE_SECONDS)
@@ -228,17 +230,24 @@ class Appliance:
             await asyncio.sleep(pause)
             pause = min(60.0, pause * 2)
 
-    async def _check_database(self) -> None:
+    async def _check_system(self) -> None:
+        """After READY: an update's upload a power cut cut short removed, the database's full
+        check, then this system marked good."""
+        await asyncio.to_thread(update.sweep, self.paths.data)
+        await self.updates.mark_good(await self._check_database())
+
+    async def _check_database(self) -> bool:
         """The full check, after ready and off the loop: damage is reported and marked, and
-        the next boot recovers (the hall keeps working meanwhile)."""
+        the next boot recovers (the hall keeps working meanwhile). True when it is sound."""
         problems = await asyncio.to_thread(check, self.paths.database)
         if problems:
             mark_damaged(self.paths.database, problems)
             log.critical("database damaged (%s): recovered at the next start",
                          "; ".join(problems[:3]))
             self.devices.office.report("DATABASE DAMAGED: restart the appliance to recover it")
-        else:
-            log.info("database check: ok")
+            return False
+        log.info("database check: ok")
+        return True
 
     async def _watchdog(self, interval: float) -> None:
         """Pinged from the loop itself: if the loop hangs, the pings stop and systemd restarts
@@ -273,8 +282,8 @@ class Appliance:
         if not trusted:
             if not self._clock_held:
                 self._clock_held = True
-                self._refuse(f"CLOCK NOT SET: the business day stays {self.hall.day} until"
-                             f" the clock is synchronized (it reads {day})")
+                self.refuse(f"CLOCK NOT SET: the business day stays {self.hall.day} until"
+                            f" the clock is synchronized (it reads {day})")
             return
         try:
             turned = self.hall.turn_day(now, self._untrusted_from)
@@ -467,9 +476,9 @@ class Appliance:
         elif event.command == "waiting":
             self.devices.office.report_waiting(self.hall.waiting(event.at))
         elif event.command == "stats":
-            self._aside(self._stats(event.params["days"], event.at))
+            self.aside(self._stats(event.params["days"], event.at))
         elif event.command == "reload":
-            self._aside(self._reload(event.at))
+            self.aside(self._reload(event.at))
         elif event.command == "export":
             self._use_stick(event.at, install=False)
         elif event.command == "office-code":   # a technician at the box
@@ -487,9 +496,11 @@ class Appliance:
             log.error("unknown back-office command %r", event.command)
 
     def health(self) -> dict[str, str]:
-        """Each device's state, the clock's, and background tasks started again."""
+        """Each device's state, the clock's, the system's (updates), and background tasks
+        started again."""
         return {**self.devices.health(), "clock": "set" if self.clock_trusted() else
                 f"NOT SET (business day held at {self.hall.today(self.clock())})",
+                **({"system": self.updates.state} if self.updates.state else {}),
                 **({"restarted": ", ".join(f"{name} {n}×" for name, n in self.restarts.items())}
                    if self.restarts else {})}
 
@@ -498,11 +509,12 @@ class Appliance:
         self._notes.add(layout.label)
         self.devices.printer.print(layout, time.monotonic() + PRINT_DEADLINE)
 
-    def _aside(self, work: Coroutine) -> None:
+    def aside(self, work: Coroutine) -> asyncio.Task:
         """Run `work` beside the loop (it awaits its slow parts on threads)."""
         task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def in_process(self, function: Callable, *args):
         """`function(*args)` in a worker process: heavy reading (a year of figures, an export)
@@ -543,7 +555,7 @@ class Appliance:
                 lambda: keepable(load_config(self.paths.config), str(self.paths.config)))
             self._apply(new, now)   # checked and applied in one step of the loop
         except (ConfigError, errors.ReconfigurationRefused) as exc:
-            self._refuse(f"reload refused, nothing changed: {exc}")
+            self.refuse(f"reload refused, nothing changed: {exc}")
             return
         self.devices.office.report("configuration reloaded")
         try:
@@ -590,7 +602,8 @@ class Appliance:
         self._refresh(now)
         log.info("configuration from %s applied", self.paths.config)
 
-    def _refuse(self, text: str) -> None:
+    def refuse(self, text: str) -> None:
+        """Say why something was refused: in the log, to the back office, on the wall."""
         log.error(text)
         self.devices.office.report(text)
         self.devices.display.notice(text, NOTICE_SECONDS)
@@ -615,10 +628,21 @@ class Appliance:
 
     async def _stick_session(self, stick: Path, now: float, install: bool) -> None:
         """Install the stick's configuration (if it brings one), write the import report
-        and the statistics onto it, then say it can be removed. Runs off the loop; every
-        failure reaches the wall, the log and the back office."""
+        and the statistics onto it, then its system update (if it brings one: last, as the
+        box then restarts), then say it can be removed. Runs off the loop; every failure
+        reaches the wall, the log and the back office."""
         report = await self._import(stick, now) if install else None
+        exported = await self._export(stick, now, report)
+        updated = await self.updates.from_stick(stick) if install else None
+        if exported:
+            self.devices.office.report(f"statistics exported to {exported}; the stick can be"
+                                       " removed")
+            if updated is None:   # (else the update's outcome stays on the wall)
+                self.devices.display.notice("USB OK 可拔出", 10)
 
+    async def _export(self, stick: Path, now: float, report: str | None) -> Path | None:
+        """Write the import report (if any) and the statistics onto the stick: the export's
+        folder, or None when it failed."""
         unwritten = None
         try:
             with self.devices.usb.writable(stick) as root:
@@ -630,13 +654,12 @@ class Appliance:
                 folder = await self.in_process(export, self.paths.database, root, now,
                                                self.hall.config)
         except Exception as exc:   # a full, read-only or pulled stick, a hostile one, a bug
-            self._refuse(f"USB export failed, nothing exported: {exc}")
-            return
+            self.refuse(f"USB export failed, nothing exported: {exc}")
+            return None
         if unwritten is not None:
-            self._refuse(f"USB report not written: {unwritten}")
+            self.refuse(f"USB report not written: {unwritten}")
         log.info("statistics exported to %s", folder)
-        self.devices.office.report(f"statistics exported to {folder}; the stick can be removed")
-        self.devices.display.notice("USB OK 可拔出", 10)
+        return folder
 
     async def _import(self, stick: Path, now: float) -> str | None:
         """The stick's configuration, checked then installed; returns what happened (None: the
@@ -677,7 +700,7 @@ class Appliance:
                 discard(bundle)
             if not isinstance(exc, (ValueError, OSError)):   # (ConfigError, NotAuthorised…)
                 log.exception("USB configuration")
-            self._refuse(f"USB configuration refused, nothing changed: {exc}")
+            self.refuse(f"USB configuration refused, nothing changed: {exc}")
             return f"REFUSED, nothing changed: {exc}"
         self.devices.office.report(f"installed from the USB stick: {bundle}")
         return f"installed: {bundle}"
@@ -691,7 +714,7 @@ class Appliance:
             self.office.screens.chime(event.counter, event.label)
 
     def _device_fault(self, event: DeviceFault) -> None:
-        self._refuse(f"{event.device}: {event.problem}")
+        self.refuse(f"{event.device}: {event.problem}")
 
     def _refresh(self, now: float) -> None:
         """After every change: the wall's current calls, each counter display, and each keypad

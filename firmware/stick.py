@@ -1,6 +1,7 @@
-"""A USB stick in the box: the configuration it brings, and the statistics it takes away.
+"""A USB stick in the box: the configuration it brings, and the statistics it takes away (its
+system update is firmware/update.py's).
 
-Both run on a thread, off the loop. The stick is untrusted: its files are reached only through
+Each runs on a thread, off the loop. The stick is untrusted: its files are reached only through
 `stick_files` (no link followed, sizes bounded), and what it installs must be signed with this
 box's installation key (`signature`). Nothing here writes to the queue database: the export
 reads it through a read-only connection and copies it with SQLite's backup API.
@@ -38,6 +39,7 @@ SIGNATURE_NAME = "queue-config.sig"
 REPORT_NAME = "queue-config-report.txt"
 CLIPS_NAME = "clips"
 EXPORT_NAME = "queue-export"
+UPDATE_NAME = "update/appliance.raucb"   # a system update (a RAUC bundle), signed like the rest
 MiB = 1 << 20
 MAX_SIGNATURE = 64 * 1024
 MAX_CLIP = 4 * MiB
@@ -78,20 +80,15 @@ def read_bundle(stick: Path, data_dir: Path, key: bytes | None) -> Bundle | None
         if not exists(root, CONFIG_NAME):
             return None
         data = read_file(root, CONFIG_NAME, MAX_CONFIG_BYTES)
-        if key is None:
-            raise NotAuthorised("this box has no installation key: it installs nothing from a"
-                                " stick (README, Security)")
-        if not exists(root, SIGNATURE_NAME):
-            raise NotAuthorised(f"{SIGNATURE_NAME} is missing: sign the stick with"
-                                " tools/sign_stick.py and this box's key")
-        signed = verify(read_file(root, SIGNATURE_NAME, MAX_SIGNATURE), key)
+        signed = signed_files(root, key)
         if signed.get(CONFIG_NAME) != _sha256(data):
             raise NotAuthorised(f"{CONFIG_NAME} is not the file that was signed")
         source = f"USB stick {CONFIG_NAME}"
         config = keepable(parse_config(data, source), source)
         playlist = read_playlist(root, signed, data_dir)
         played = tuple(sorted(name for name in signed if name.startswith(f"{FOLDER}/")))
-        clips = sorted(name for name in signed if name != CONFIG_NAME and name not in played)
+        clips = sorted(name for name in signed
+                       if name not in (CONFIG_NAME, UPDATE_NAME) and name not in played)
         staged = _stage_clips(root, clips, signed, data_dir / config.hardware.audio.clips) \
             if clips else None
         return Bundle(config, staged, (CONFIG_NAME, *clips, *played), playlist)
@@ -312,6 +309,17 @@ def _link_tree(source: Path, target: Path) -> None:
             if path.is_file() and not path.is_symlink():
                 (target / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
                 os.link(path, target / path.relative_to(source))
+
+
+def signed_files(root: int, key: bytes | None) -> dict[str, str]:
+    """The files the stick's signature covers, and their SHA-256; raises NotAuthorised."""
+    if key is None:
+        raise NotAuthorised("this box has no installation key: it installs nothing from a"
+                            " stick (README, Security)")
+    if not exists(root, SIGNATURE_NAME):
+        raise NotAuthorised(f"{SIGNATURE_NAME} is missing: sign the stick with"
+                            " tools/sign_stick.py and this box's key")
+    return verify(read_file(root, SIGNATURE_NAME, MAX_SIGNATURE), key)
 
 
 def _sha256(data: bytes) -> str:

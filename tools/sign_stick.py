@@ -24,8 +24,9 @@ from config import load_config  # noqa: E402
 from config.pin_hashing import keepable  # noqa: E402
 from firmware.signature import sign  # noqa: E402
 from firmware.stick import (CLIPS_NAME, CONFIG_NAME, MAX_CLIP, SIGNATURE_NAME,  # noqa: E402
-                            UPDATE_NAME, discard, read_bundle, read_update)
+                            UPDATE_NAME, discard, read_bundle)
 from firmware.stick_playlist import FOLDER as PLAYLIST  # noqa: E402
+from firmware.update import read_update  # noqa: E402
 from media.speech import CLIPS  # noqa: E402
 
 
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as box:   # everything checked as the box will
             if (bundle := read_bundle(args.stick, Path(box), key)) is not None:
                 discard(bundle)
-            read_update(args.stick, key)
+            read_update(args.stick, key, Path(box))   # (a copy, in the folder removed)
     except (OSError, ValueError) as exc:   # ConfigError and NotAuthorised are ValueErrors
         (args.stick / SIGNATURE_NAME).unlink(missing_ok=True)
         print(f"not signed: {exc}", file=sys.stderr)

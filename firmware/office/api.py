@@ -28,6 +28,7 @@ from firmware.office.server import BEARER, COOKIE, SESSION, token_identity
 from firmware.office.sessions import Session
 from firmware.signature import read_key, sign
 from firmware.stick import CONFIG_NAME, SIGNATURE_NAME
+from firmware import update
 from firmware.office import media
 from queue_core import playlist, statistics, users
 from queue_core.monitor import monitor, queue
@@ -437,6 +438,79 @@ async def stick_files(office: OfficeServer, request: web.Request) -> web.Respons
         "Content-Disposition": 'attachment; filename="queue-config-stick.zip"'})
 
 
+# -- system updates --------------------------------------------------------------------------
+
+@allowed(ADMIN)
+async def install_update(office: OfficeServer, request: web.Request) -> web.Response:
+    """A system update (a RAUC bundle) as the request's body or a form's file: written to the
+    data directory, installed by RAUC, then removed whatever happened. One at a time."""
+    appliance = office.appliance
+    if update.rauc() is None:
+        raise web.HTTPNotImplemented(text="this box has no rauc: it is not updated")
+    if appliance.updates.lock.locked():
+        raise web.HTTPConflict(text="a system update is being installed already")
+    await appliance.updates.lock.acquire()   # (free: nothing was awaited since it was asked)
+    try:
+        path = await _receive_bundle(request, appliance.paths.data)
+    except BaseException:
+        appliance.updates.lock.release()
+        raise
+    problem = await asyncio.shield(appliance.updates.install_received(
+        path, f"the back office ({request[SESSION].user})"))   # (a page closed: RAUC goes on)
+    if problem is not None:
+        raise web.HTTPUnprocessableEntity(text=f"not installed, nothing changed: {problem}")
+    return web.json_response({"installed": True, "restarting": True})
+
+
+async def _receive_bundle(request: web.Request, data: Path) -> Path:
+    """The bundle sent as the body (or a multipart form's first file), written off the loop to
+    update.incoming(data, "upload"); refused (400, 413, 507), nothing is left."""
+    room = await asyncio.to_thread(update.room, data)
+    if request.content_type != "multipart/form-data":
+        _bundle_fits(request.content_length or 0, room)
+        chunks = request.content.iter_chunked(1 << 16)
+    else:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None and not getattr(part, "filename", None):
+            await part.release()
+        if part is None:
+            raise web.HTTPBadRequest(text="the form holds no file")
+        chunks = _part_chunks(part)
+    path, size, pending = update.incoming(data, "upload"), 0, []
+    try:
+        with open(path, "wb") as out:
+            async for chunk in chunks:
+                size += len(chunk)
+                _bundle_fits(size, room)
+                pending.append(chunk)
+                if sum(map(len, pending)) >= 1 << 20:   # (a thread hop a MiB, not a chunk)
+                    await asyncio.to_thread(out.write, b"".join(pending))
+                    pending.clear()
+            await asyncio.to_thread(out.write, b"".join(pending))
+        if size == 0:
+            raise web.HTTPBadRequest(text="no file was sent")
+    except BaseException:
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+        raise
+    return path
+
+
+def _bundle_fits(size: int, room: int) -> None:
+    if size > update.MAX_BUNDLE:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=update.MAX_BUNDLE, actual_size=size,
+            text=f"a system update may have {update.MAX_BUNDLE >> 20} MB at most")
+    if size > room:
+        raise web.HTTPInsufficientStorage(
+            text=f"the data partition has room for {room >> 20} MB, and"
+                 f" {update.RESERVE >> 20} MB more must stay free for the queue")
+
+
+async def _part_chunks(part) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(1 << 16):
+        yield chunk
+
+
 # -- users and tokens -------------------------------------------------------------------------
 
 @allowed(ADMIN)
@@ -625,6 +699,7 @@ def routes(app: web.Application, office: OfficeServer) -> None:
             ("POST", "/api/tokens/{label}/remove", remove_token),
             ("GET", "/api/config", get_config), ("POST", "/api/config", put_config),
             ("GET", "/api/config/stick.zip", stick_files),
+            ("POST", "/api/update", install_update),
             ("GET", "/api/playlist", get_playlist), ("POST", "/api/playlist", add_text),
             ("POST", "/api/playlist/file", add_file),
             ("POST", "/api/playlist/{item}/remove", remove_item),

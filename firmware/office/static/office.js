@@ -28,6 +28,10 @@ const WORDS = {
     "first-day": "From", "last-day": "Until", "add-text": "Add the text",
     "add-file": "Add the image or video", "playlist-note":
       "The hall screens show these in turn; texts also scroll on the wall when no call shows.",
+    update: "System update (a RAUC bundle, .raucb)", install: "Install",
+    installing: "Sending and installing: this takes minutes…",
+    installed: "Installed: the box restarts to try the new system.",
+    "no-answer": "No answer: the box may be restarting into the new system.",
   },
   zh: {
     monitor: "监控", queue: "队列", reports: "报表", keypad: "虚拟键盘", devices: "设备",
@@ -52,6 +56,8 @@ const WORDS = {
     "days-of-week": "星期（1 周一 … 7）", hours: "时段（08:30-12:00）", "first-day": "开始日期",
     "last-day": "结束日期", "add-text": "添加文字", "add-file": "添加图片或视频",
     "playlist-note": "大厅屏幕轮流显示以下内容；没有叫号时，文字也在墙上的屏幕滚动显示。",
+    update: "系统更新（RAUC 更新包 .raucb）", install: "安装", installing: "正在上传并安装，需要几分钟……",
+    installed: "已安装：设备将重新启动并试用新系统。", "no-answer": "无应答：设备可能正在重新启动进入新系统。",
   },
 };
 let lang = localStorage.getItem("lang") || (navigator.language.startsWith("zh") ? "zh" : "en");
@@ -366,9 +372,21 @@ PAGES.configuration = async (main) => {
         ? ` ${result.at_next_start.join(" ")}: ${t("next-start")}` : ""), true);
     } catch (error) { say(message, error.message); }
   } }, text, el("button", { type: "submit" }, t("save")));
+  const updated = el("div", { id: "update-message" });
+  const update = el("form", { id: "update", onsubmit: async (event) => {
+    event.preventDefault();
+    say(updated, t("installing"), true);
+    const response = await fetch("/api/update", { method: "POST", credentials: "same-origin",
+      headers: { "X-CSRF-Token": me.csrf, "Content-Type": "application/octet-stream" }, body: update.file.files[0] })
+      .catch(() => null);
+    if (!response) { say(updated, t("no-answer")); return; }
+    if (response.ok) { say(updated, t("installed"), true); return; }
+    say(updated, (await response.json().catch(() => ({}))).error || response.statusText);
+  } }, el("label", {}, t("update"), el("input", { name: "file", type: "file", accept: ".raucb", required: true })),
+  el("button", { type: "submit" }, t("install")));
   main.replaceChildren(el("h1", {}, t("configuration")), el("p", {}, current.file),
     el("p", {}, el("a", { href: "/api/config?download=1" }, t("download")), " · ",
-      el("a", { href: "/api/config/stick.zip" }, t("stick"))), message, form);
+      el("a", { href: "/api/config/stick.zip" }, t("stick"))), message, form, update, updated);
 };
 
 async function start() {
