@@ -30,7 +30,7 @@ STOCK_FSTAB = ("proc            /proc           proc    defaults          0     
                "PARTUUID=5e3da3da-02  /               ext4    defaults,noatime  0       1\n")
 DPKG_STATUS = "".join(f"Package: {name}\nStatus: install ok installed\nArchitecture: arm64\n\n"
                       for name in ("base-files", "python3.11", "rauc", "rauc-service",
-                                   "mtools"))
+                                   "mtools", "openssl", "fonts-unifont"))
 
 
 def needs_root() -> None:
@@ -40,10 +40,11 @@ def needs_root() -> None:
         pytest.skip("no loop devices here (/dev/loop-control)")
 
 
-def make_base(path: Path) -> None:
+def make_base(path: Path, root: Path | None = None, root_mib: int = 96) -> None:
     """A Raspberry Pi OS Lite image as far as build reads one: a FAT boot partition with the
-    firmware's files, config.txt and cmdline.txt, an ext4 root with fstab, the users, a
-    python3 link, and dpkg's record of the packages the appliance needs."""
+    firmware's files, config.txt and cmdline.txt, and an ext4 root: the folder `root` (a real
+    arm64 Debian, tests/test_image_arm64.py), else a stand-in with fstab, the users, a python3
+    link, and dpkg's record of the packages the appliance needs."""
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         boot = work / "boot"
@@ -55,26 +56,32 @@ def make_base(path: Path) -> None:
             (boot / name).write_bytes(os.urandom(4096))
         (boot / "firstrun.sh").write_text("#!/bin/bash\n")
         make_fat(work / "boot.vfat", 64 * disk.MIB, "bootfs").copy_in(boot)
-        root = work / "root"
-        for folder in ("etc/systemd/system/multi-user.target.wants", "usr/bin", "sbin",
-                       "var/lib/dpkg", "proc", "sys", "dev", "mnt", "run"):
-            (root / folder).mkdir(parents=True)
-        (root / "etc/fstab").write_text(STOCK_FSTAB)
-        (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
-        (root / "etc/group").write_text("root:x:0:\naudio:x:29:\ndialout:x:20:\n")
-        (root / "etc/shadow").write_text("root:*:19000:0:99999:7:::\n")
-        (root / "etc/gshadow").write_text("root:*::\naudio:*::\ndialout:*::\n")
-        (root / "etc/hostname").write_text("raspberrypi\n")
-        (root / "usr/bin/python3").symlink_to("python3.11")
-        (root / "var/lib/dpkg/status").write_text(DPKG_STATUS)
-        make_ext4(work / "root.ext4", 96 * disk.MIB, "rootfs", root)
+        if root is None:
+            root = stand_in_root(work / "root")
+        make_ext4(work / "root.ext4", root_mib * disk.MIB, "rootfs", root)
         parts = [disk.Partition(1, "boot", 4 * disk.MIB, 64 * disk.MIB, "c"),
-                 disk.Partition(2, "root", 68 * disk.MIB, 96 * disk.MIB, "83")]
+                 disk.Partition(2, "root", 68 * disk.MIB, root_mib * disk.MIB, "83")]
         with open(path, "wb") as f:
-            f.truncate(164 * disk.MIB)
+            f.truncate(parts[1].end)
         disk.make_table(path, parts, 0x5e3da3da)
         disk.insert(work / "boot.vfat", path, parts[0].start)
         disk.insert(work / "root.ext4", path, parts[1].start)
+
+
+def stand_in_root(root: Path) -> Path:
+    """The few files of Raspberry Pi OS that build reads."""
+    for folder in ("etc/systemd/system/multi-user.target.wants", "usr/bin", "sbin",
+                   "var/lib/dpkg", "proc", "sys", "dev", "mnt", "run"):
+        (root / folder).mkdir(parents=True)
+    (root / "etc/fstab").write_text(STOCK_FSTAB)
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (root / "etc/group").write_text("root:x:0:\naudio:x:29:\ndialout:x:20:\n")
+    (root / "etc/shadow").write_text("root:*:19000:0:99999:7:::\n")
+    (root / "etc/gshadow").write_text("root:*::\naudio:*::\ndialout:*::\n")
+    (root / "etc/hostname").write_text("raspberrypi\n")
+    (root / "usr/bin/python3").symlink_to("python3.11")
+    (root / "var/lib/dpkg/status").write_text(DPKG_STATUS)
+    return root
 
 
 SMALL = disk.Sizes(autoboot=8, boot=64, root=192, data=32)

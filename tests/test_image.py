@@ -170,6 +170,7 @@ def test_the_data_partition_holds_this_boxs_key_and_the_halls_configuration(buil
     assert 'pin = "7391"' not in config and config.count('\npin = "scrypt:') == \
         PLAIN_PIN_CONFIG.count("\npin = ")   # the plain PIN was hashed
     assert fs.exists("/rauc")
+    assert fs.exists("/queue/clips/chime.wav") and fs.exists("/queue/clips/zh/qing.wav")
     fs.close()
 
 

@@ -38,8 +38,8 @@ def main(folder: Path) -> None:
                     "synth", "0.35", "sine", "988", "fade", "0", "0.35", "0.3", ":",
                     "synth", "0.5", "sine", "784", "fade", "0", "0.5", "0.45", "pad", "0", "0.2"],
                    check=True)
-    print(f"clips written to {folder}")
 
 
 if __name__ == "__main__":
     main(Path(sys.argv[1] if len(sys.argv) > 1 else "var/clips"))
+    print(f"clips written to {sys.argv[1] if len(sys.argv) > 1 else 'var/clips'}")

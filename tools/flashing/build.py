@@ -28,8 +28,11 @@ from tools.flashing import appliance, disk, rauc
 from tools.flashing.appliance import IMAGE_FILES, ROOT
 from tools.flashing.ext4 import Ext4, check_and_resize, make_ext4
 from tools.flashing.fat import Fat, make_fat
+from tools.make_clips import main as make_clips
 
-PACKAGES = ("rauc", "rauc-service", "mtools")   # updates; FAT without mounting it
+# What the appliance needs of Debian on the board: updates (RAUC, and mtools for FAT without
+# mounting it), the back office's own certificate (openssl), Chinese on tickets and LEDs.
+PACKAGES = ("rauc", "rauc-service", "mtools", "openssl", "fonts-unifont")
 LIB = "/usr/lib/queue-appliance"
 # cmdline.txt words the appliance sets itself, or that would undo its layout: the serial
 # console (the RS-485 line's UART), RPi OS's first-boot partition resizing and scripts.
@@ -91,7 +94,7 @@ def build(base: Path, out: Path, options: Options, say: Callable[[str], None] = 
                 fs.commit()
         finally:
             fs.close()
-        with steps("data partition (this box's key, the hall's configuration)"):
+        with steps("data partition (this box's key, the hall's configuration, the clips)"):
             data = work / "data.ext4"
             key = make_data(work / "data", data, options.sizes.data * disk.MIB, options.config)
         with steps("the image"):
@@ -279,12 +282,13 @@ def add_users(fs: Ext4) -> None:
 
 
 def make_data(folder: Path, out: Path, size: int, config: Path | None) -> Path:
-    """The data partition: /data/queue with this box's installation key (and the hall's
-    configuration); returns the key's file."""
+    """The data partition: /data/queue with this box's installation key, the announcement
+    clips (and the hall's configuration); returns the key's file."""
     queue = folder / "queue"
     queue.mkdir(parents=True, mode=0o700)
     (folder / "rauc").mkdir()
     make_key(queue)
+    make_clips(queue / "clips")   # (espeak-ng's, until a stick brings recorded ones)
     if config is not None:   # checked as the box checks it, and kept with its PINs hashed
         (queue / "config.toml").write_bytes(keepable(load_config(config)).data)
     make_ext4(out, size, "data", folder)
