@@ -7,8 +7,8 @@ RAUC runs it as root (`bootloader=custom`, README "Updates"). `autoboot.txt`, al
 first FAT partition, names two boot partitions: `[all]` the committed slot's, `[tryboot]` the
 other's. `reboot "0 tryboot"` boots the other slot once; any later boot, after a crash, a hang
 (the watchdog) or a power cut, is the committed slot's again. A slot is committed when the
-appliance on it has passed its own check and marks it good (firmware/update.py): the two
-partitions of autoboot.txt swap.
+appliance on it, running, has passed its own check and marks it good (firmware/update.py):
+the two partitions of autoboot.txt swap. Nothing else commits a slot.
 
 Slots come from RAUC's system.conf: `[slot.rootfs.N]` with `bootname` and `device`, its boot
 partition `[slot.boot.N]` (`parent=rootfs.N`), and the read-only `[slot.autoboot.0]`.
@@ -65,10 +65,7 @@ def read_autoboot(text: bytes) -> tuple[int, int]:
 
 
 def partition_number(device: str) -> int:
-    """The partition number of a device path: /dev/mmcblk0p2, /dev/sda2, /dev/loop3p2, or
-    /dev/disk/by-partuuid/1234abcd-02 (MBR PARTUUIDs end in the number, in hex)."""
-    if "/by-partuuid/" in device:
-        return int(device.rsplit("-", 1)[1], 16)
+    """The partition number of a device path: /dev/mmcblk0p2, /dev/sda2, /dev/loop3p2."""
     found = re.search(r"(\d+)$", os.path.realpath(device))
     if not found:
         raise ValueError(f"{device} is no partition")
@@ -122,27 +119,34 @@ class Tryboot:
         self._write(self.committed(), slot)
 
     def set_state(self, bootname: str, state: str) -> None:
-        """good: `bootname` becomes the committed slot. bad: if it is the committed one, the
-        other is committed instead (a rollback by hand)."""
+        """good: `bootname`, the slot running now, becomes the committed one (it was tried and
+        works). bad changes nothing: a trial the firmware has already forgotten, and the
+        committed slot is only ever replaced by another that booted and was marked good (a
+        rollback by hand is a trial too: README, Updates)."""
         slot, committed = self.slot(bootname), self.committed()
-        other = next(s for s in self.slots if s != slot)
-        if state == "good" and slot != committed:
-            self._write(slot, other)
-        elif state == "bad" and slot == committed:
-            self._write(other, slot)
+        if state != "good" or slot == committed:
+            return
+        running = booted()
+        if running is not None and running != bootname:
+            raise ValueError(f"only the system running ({running}) may be marked good: "
+                             f"{bootname} has not been tried")
+        self._write(slot, next(s for s in self.slots if s != slot))
 
     def _write(self, committed: Slot, trial: Slot) -> None:
         write_in_place(self.autoboot, NAME,
                        autoboot_text(committed.boot_number, trial.boot_number))
 
 
+def booted(cmdline: Path = Path("/proc/cmdline")) -> str | None:
+    """The slot the kernel was started for (cmdline.txt's rauc.slot=), None if not told."""
+    words = cmdline.read_text().split() if cmdline.exists() else []
+    return next((w.split("=", 1)[1] for w in words if w.startswith("rauc.slot=")), None)
+
+
 def boot_cmdline(cmdline: str, slot: Slot) -> str:
     """`cmdline` with `slot`'s root partition and its name for RAUC."""
-    root = slot.root
-    if "/by-partuuid/" in root:
-        root = "PARTUUID=" + root.rsplit("/", 1)[1]
     words = [w for w in cmdline.split() if not w.startswith(("root=", "rauc.slot="))]
-    return " ".join([*words, f"root={root}", f"rauc.slot={slot.bootname}"]) + "\n"
+    return " ".join([*words, f"root={slot.root}", f"rauc.slot={slot.bootname}"]) + "\n"
 
 
 def _fat_read(device: str, name: str) -> bytes:

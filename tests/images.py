@@ -30,7 +30,8 @@ STOCK_FSTAB = ("proc            /proc           proc    defaults          0     
                "PARTUUID=5e3da3da-02  /               ext4    defaults,noatime  0       1\n")
 DPKG_STATUS = "".join(f"Package: {name}\nStatus: install ok installed\nArchitecture: arm64\n\n"
                       for name in ("base-files", "python3.11", "rauc", "rauc-service",
-                                   "mtools", "openssl", "fonts-unifont"))
+                                   "mtools", "openssl", "fonts-unifont",
+                                   "libnss-myhostname"))
 
 
 def needs_root() -> None:
@@ -118,7 +119,8 @@ BUS = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration
 
 class Board:
     """The built image on a loop device as a board's card, RAUC running on it as on the board
-    (its system.conf from the image tool, its bootloader backend drivers/tryboot.py)."""
+    (its system.conf from the image tool, its bootloader backend drivers/tryboot.py, which
+    reads the booted slot from the kernel's command line: the one the firmware started)."""
 
     def __init__(self, device: str, folder: Path, keys: Path):
         self.device, self.folder = device, folder
@@ -126,8 +128,11 @@ class Board:
             ("autoboot", 1), ("boot-a", 2), ("boot-b", 3), ("root-a", 5), ("root-b", 6),
             ("data", 7))}
         backend = folder / "backend"
-        backend.write_text(f"#!/bin/sh\ncd {ROOT}\nexec {sys.executable} -m drivers.tryboot "
-                           f"--conf {folder / 'system.conf'} \"$@\"\n")
+        (folder / "cmdline").write_text("console=tty1\n")
+        backend.write_text(
+            f"#!/bin/sh\ncd {ROOT}\nexec unshare --mount sh -c 'mount --bind {folder}/cmdline "
+            f"/proc/cmdline && exec \"$0\" -m drivers.tryboot --conf {folder}/system.conf "
+            f"\"$@\"' {sys.executable} \"$@\"\n")
         backend.chmod(0o755)
         (folder / "data").mkdir()
         (folder / "system.conf").write_text(rauc.system_conf(
@@ -146,6 +151,7 @@ class Board:
         committed, trial = read_autoboot(Fat(f"{self.device}p1").read("autoboot.txt"))
         booted = {2: "A", 3: "B"}[trial if self.tryboot else committed]
         self.tryboot = False
+        (self.folder / "cmdline").write_text(f"console=tty1 rauc.slot={booted}\n")
         self.stop()
         (self.folder / "mnt").mkdir(exist_ok=True)
         self.service = subprocess.Popen(

@@ -15,11 +15,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tools.flashing.disk import partition_name  # noqa: E402
 from tools.flashing.write import (TOOLS, WriteFailed, WriteRefused, check_target,  # noqa: E402
-                                  partition_name, read_bmap, verify, write_image)
+                                  read_bmap, verify, write_image)
 
 MIB = 2**20
-# sectors: p1-p3 FAT, p4 extended to the end, in it p5 ext4, p6 empty, p7 ext4 "data"
+# sectors: p1, p2 FAT, p3 empty, p4 extended to the end, in it p5 ext4, p6 empty, p7 ext4 "data"
 LAYOUT = """label: dos
 start=2048, size=2048, type=c, bootable
 start=4096, size=8192, type=c
@@ -65,7 +66,7 @@ def image(tmp_path_factory) -> Path:
     run("sfdisk", str(out), input=LAYOUT)
     hello = folder / "hello.txt"
     hello.write_bytes(HELLO)
-    parts = [(2048, 1, "AUTOBOOT"), (4096, 4, "BOOT-A"), (12288, 4, "BOOT-B")]
+    parts = [(2048, 1, "AUTOBOOT"), (4096, 4, "BOOT-A")]   # (slot B, p3 and p6, is empty)
     for start, size, label in parts:
         fat = folder / f"{label}.fat"
         run("mkfs.vfat", "-C", "-n", label, str(fat), str(size * 1024))
@@ -183,15 +184,23 @@ def test_a_larger_card_is_written_verified_and_its_data_partition_grown(image, a
 def test_a_card_the_size_of_the_image_is_written_and_a_corrupted_byte_is_caught(
         image, attach, tmp_path):
     card = attach(IMAGE_MIB)
+    backing = tmp_path / "card0"   # behind the device's cache, as the card's own fault
+    with open(backing, "r+b") as f:   # an old system in slot B, from the card's last life
+        for start in (12288, 40960):
+            f.seek(start * 512)
+            f.write(b"\xaa" * MIB)
     write_image(image, card, ask=lambda q: True)
     assert table(card) == table(image)   # nothing to grow
+    with open(card, "rb") as f:
+        for start in (12288, 40960):
+            f.seek(start * 512)
+            assert f.read(MIB) == bytes(MIB)   # slot B cleared
     bmap = read_bmap(Path(f"{image}.bmap"))
     with open(card, "rb"):   # the kernel keeps the device's cache while anything holds it
         verify(card, bmap)
         superblock = DATA_START * 512 + 1024 + 100   # in the data file system's superblock
         first, last, _ = next(r for r in bmap.ranges
                               if r[0] * 4096 <= superblock < (r[1] + 1) * 4096)
-        backing = tmp_path / "card0"   # behind the device's cache, as the card's own fault
         with open(backing, "r+b") as f:
             f.seek(superblock)
             byte = f.read(1)

@@ -79,7 +79,6 @@ def test_the_image_has_the_layout_and_a_block_map_that_checks(built, tmp_path):
 
 def test_the_boot_partition_sets_up_the_board_and_boots_slot_a(built):
     image = built / "out.img"
-    disk_id = int(disk.read_table(image)["id"], 16)
     boot = Fat(image, part(image, 2)[0])
     config = boot.read("config.txt").decode()
     assert config.startswith("dtparam=audio=on\ncamera_auto_detect=1\n")   # the stock lines
@@ -89,7 +88,7 @@ def test_the_boot_partition_sets_up_the_board_and_boots_slot_a(built):
     cmdline = boot.read("cmdline.txt").decode().split()
     assert not [w for w in cmdline if w.startswith("console=serial0")]
     assert "init=/usr/lib/raspberrypi-sys-mods/firstboot" not in cmdline   # (it resizes root)
-    assert {f"root=PARTUUID={disk_id:08x}-05", "ro", "rauc.slot=A",
+    assert {"root=/dev/mmcblk0p5", "ro", "rauc.slot=A",
             "init=/usr/lib/queue-appliance/overlay-init", "console=tty1"} <= set(cmdline)
     assert "firstrun.sh" not in boot.names() and "start4.elf" in boot.names()
     autoboot = Fat(image, part(image, 1)[0]).read("autoboot.txt")
@@ -99,10 +98,9 @@ def test_the_boot_partition_sets_up_the_board_and_boots_slot_a(built):
 def test_the_root_file_system_starts_the_appliance_read_only_with_data_on_its_own(
         built, tmp_path):
     image = built / "out.img"
-    disk_id = f"{int(disk.read_table(image)['id'], 16):08x}"
     fs = slot_fs(image, 5, tmp_path / "root.ext4")
     fstab = fs.read("/etc/fstab").decode()
-    assert f"/dev/disk/by-partuuid/{disk_id}-07  /data  ext4" in fstab
+    assert "/dev/mmcblk0p7  /data  ext4" in fstab
     assert "/boot/firmware" not in fstab and " / " not in fstab.replace("/proc", "")
     assert b"Storage=volatile" in fs.read("/etc/systemd/journald.conf.d/queue-appliance.conf")
     assert b"RuntimeWatchdogSec=" in fs.read("/etc/systemd/system.conf.d/queue-appliance.conf")
@@ -115,9 +113,15 @@ def test_the_root_file_system_starts_the_appliance_read_only_with_data_on_its_ow
     assert fs.link_target("/etc/systemd/system/userconfig.service") == "/dev/null"
     passwd = fs.read("/etc/passwd").decode()
     assert "queue-appliance:x:" in passwd and "/data/queue" in passwd
-    assert fs.read("/etc/hostname") == b"hall-7\n"
     conf = fs.read("/etc/rauc/system.conf").decode()
-    assert "bootloader=custom" in conf and f"device=/dev/disk/by-partuuid/{disk_id}-06" in conf
+    assert "bootloader=custom" in conf and "device=/dev/mmcblk0p6" in conf
+    # Nothing of this box's own: one update's root file system serves every box.
+    disk_id = disk.read_table(image)["id"][2:]
+    for name in ("/etc/fstab", "/etc/rauc/system.conf", "/etc/hostname", "/etc/hosts"):
+        text = (fs.read(name) or b"").decode()
+        assert disk_id not in text and "hall-7" not in text, name
+    assert fs.link_target("/etc/systemd/system/multi-user.target.wants/"
+                          "queue-appliance-hostname.service")
     assert fs.read("/etc/rauc/ca.cert.pem") == (built / "keys" / "ca.cert.pem").read_bytes()
     assert b"queue-appliance" in fs.read("/etc/dbus-1/system.d/queue-appliance-rauc.conf")
     init = subprocess.run(["debugfs", "-R", "stat /usr/lib/queue-appliance/overlay-init",
@@ -170,6 +174,7 @@ def test_the_data_partition_holds_this_boxs_key_and_the_halls_configuration(buil
     assert 'pin = "7391"' not in config and config.count('\npin = "scrypt:') == \
         PLAIN_PIN_CONFIG.count("\npin = ")   # the plain PIN was hashed
     assert fs.exists("/rauc")
+    assert fs.read("/hostname") == b"hall-7\n"   # the box's name stays the box's
     assert fs.exists("/queue/clips/chime.wav") and fs.exists("/queue/clips/zh/qing.wav")
     fs.close()
 
@@ -181,6 +186,28 @@ def test_a_base_that_is_no_image_fails_at_its_step_and_leaves_nothing(tmp_path):
     assert done.returncode == 2
     assert "step 1 (reading the base image) failed" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["base.img"]
+
+
+def test_a_technicians_slips_are_refused_before_anything_is_made(built, tmp_path):
+    base, image = built / "base.img", built / "out.img"
+    for hostname in ("hall 7", "hall\n7", "-hall", "x" * 64, "", "Hall7"):
+        done = flash_py("build", str(base), str(tmp_path / "o.img"), "--hostname", hostname)
+        assert done.returncode != 0 and "--hostname" in done.stderr, hostname
+    done = flash_py("build", str(base), str(base), "--yes")
+    assert done.returncode != 0 and "not the base" in done.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[hall]\nname = 3\n")
+    done = flash_py("build", str(base), str(tmp_path / "o.img"), "--config", str(bad))
+    assert done.returncode != 0 and "--config" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
+    # an update signed with keys the image does not trust would re-key every box
+    other = tmp_path / "other-keys"
+    rauc.make_keys(other)
+    done = flash_py("update", str(image), str(tmp_path / "u.raucb"), "--keys", str(other))
+    assert done.returncode == 2 and "trusts another update CA" in done.stderr
+    done = flash_py("update", str(image), str(image), "--keys", str(built / "keys"), "--yes")
+    assert done.returncode != 0 and image.stat().st_size > 0
+    assert not (tmp_path / "u.raucb").exists()
 
 
 # -- updates --------------------------------------------------------------------------------
@@ -232,9 +259,15 @@ def test_an_update_is_tried_once_and_kept_only_when_marked_good(board, bundles):
     status = board.rauc("status", "--output-format=shell").stdout
     assert "RAUC_BOOT_PRIMARY='rootfs.1'" in status
 
-    # A rollback by hand (README): the running system marked bad, the other one starts.
+    # A rollback by hand (README) is a trial too: the other system is activated, tried once,
+    # and kept only when the appliance there marks it good. Nothing commits an untried slot.
     assert board.rauc("status", "mark-bad", "booted").returncode == 0
+    assert board.power_on() == "B"
+    assert board.rauc("status", "mark-good", "other").returncode != 0
+    assert board.rauc("status", "mark-active", "other").returncode == 0
+    board.reboot_on_trial()
     assert board.power_on() == "A"
+    assert board.rauc("status", "mark-good").returncode == 0
     assert board.power_on() == "A"
 
 

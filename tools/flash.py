@@ -13,6 +13,9 @@ README, "Installing a box", tells the whole way."""
 from __future__ import annotations
 
 import argparse
+import math
+import signal
+import subprocess
 import sys
 import time
 from importlib import metadata
@@ -36,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
                       "OUT.stick.key (this box's key for signing sticks) go beside it")
     made.add_argument("--keys", type=Path, default=Path("signing"), help="the vendor's update "
                       "keys (made there when missing; default ./signing)")
-    made.add_argument("--hostname", default="queue-appliance")
+    made.add_argument("--hostname", default="queue-appliance", help="the box's name on the "
+                      "network (kept on its data partition)")
+    made.add_argument("--disk", default="/dev/mmcblk0", help="the board's disk as Linux names it"
+                      " (default /dev/mmcblk0: SD card or eMMC; /dev/sda: a USB disk)")
     made.add_argument("--config", type=Path, help="the hall's config.toml, checked and installed")
     made.add_argument("--screen", action="store_true", help="a hall screen on the HDMI output")
     made.add_argument("--wheels", type=Path, help="install Python packages from this folder "
@@ -54,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     written.add_argument("device", help="the whole card: /dev/sdX, /dev/mmcblkN")
     written.add_argument("--force", action="store_true",
                          help="write to a fixed disk, or one larger than --limit")
-    written.add_argument("--limit", type=float, default=256, metavar="GIB",
+    written.add_argument("--limit", type=gibibytes, default=256, metavar="GIB",
                          help="refuse larger devices (default 256 GiB)")
     written.set_defaults(run=run_write)
 
@@ -94,22 +100,47 @@ def main(argv: list[str] | None = None) -> int:
         print(question)
         if args.yes:
             return True
-        if input("Go on? [y/N] ").strip().lower() in ("y", "yes"):
-            return True
+        try:
+            if input("Go on? [y/N] ").strip().lower() in ("y", "yes"):
+                return True
+        except EOFError:   # (no one to answer: --yes is how scripts say yes)
+            print()
         print("Nothing written.")
         return False
+    for signum in (signal.SIGHUP, signal.SIGTERM):   # a closed terminal cleans up as Ctrl-C does
+        signal.signal(signum, lambda signum, frame: sys.exit(128 + signum))
     return args.run(args, ask)
+
+
+def gibibytes(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text}: a size in GiB, more than 0")
+    return value
 
 
 def run_build(args: argparse.Namespace, ask) -> int:
     if not args.base.is_file():
         raise SystemExit(f"{args.base}: no such image (unpack a .img.xz first: unxz)")
-    if args.out.exists() and not ask(f"{args.out} exists and will be replaced."):
+    if args.out.resolve() == args.base.resolve() or args.out.is_dir():
+        raise SystemExit(f"{args.out}: name a new image file, not the base or a folder")
+    if not build.HOSTNAME.fullmatch(args.hostname):
+        raise SystemExit(f"--hostname {args.hostname!r}: 1-63 lower-case letters, digits and "
+                         "inner hyphens")
+    key = args.out.with_name(args.out.name + ".stick.key")
+    old = [str(p) for p in (args.out, key) if p.exists()]
+    if old and not ask(f"{' and '.join(old)} will be replaced: a box written from the old image"
+                       " keeps its own key, which the new key file no longer matches."):
         return 1
+    if args.config is not None:   # (checked now, not after the long steps)
+        try:
+            build.load_config(args.config)
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"--config: {exc}")
     options = build.Options(
         sizes=disk.Sizes(boot=args.boot_size, root=args.root_size, data=args.data_size),
         keys=args.keys, hostname=args.hostname, config=args.config, screen=args.screen,
-        wheels=args.wheels)
+        wheels=args.wheels, disk=args.disk)
     print(f"Building {args.out} from {args.base}:")
     try:
         build.build(args.base, args.out, options, say=print)
@@ -156,13 +187,28 @@ def run_update(args: argparse.Namespace, ask) -> int:
                          "folder build made the image's keys in")
     version = args.version or f"{metadata.version('queue-appliance')}+" \
         f"{time.strftime('%Y%m%d.%H%M', time.gmtime())}"
+    if not args.image.is_file() or args.bundle.resolve() == args.image.resolve():
+        raise SystemExit(f"update {args.image} {args.bundle}: an image made by build, then the "
+                         "bundle to make")
     if args.bundle.exists() and not ask(f"{args.bundle} exists and will be replaced."):
         return 1
-    args.bundle.unlink(missing_ok=True)
-    rauc.make_bundle(args.image, args.bundle, args.keys, version)
+    try:
+        rauc.check_image(args.image, args.keys)
+        args.bundle.unlink(missing_ok=True)
+        sizes = rauc.make_bundle(args.image, args.bundle, args.keys, version)
+    except (OSError, ValueError, KeyError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", None) or b""
+        print(f"No bundle made: {exc} {detail.decode(errors='replace').strip()}",
+              file=sys.stderr)
+        args.bundle.unlink(missing_ok=True)
+        return 2
     print(f"Made {args.bundle} ({args.bundle.stat().st_size / disk.MIB:.0f} MiB), version "
           f"{version}: put it on a stick as update/appliance.raucb (signed for the box with "
-          "tools/sign_stick.py), or upload it in the back office.")
+          "tools/sign_stick.py), or upload it in the back office. It fits boxes whose boot "
+          f"partitions hold {sizes['boot.vfat'] / disk.MIB:.0f} MiB and root partitions "
+          f"{sizes['rootfs.ext4'] / disk.MIB:.0f} MiB (build's --boot-size, --root-size); "
+          "on boxes with smaller ones the installation fails, and their running system is "
+          "untouched.")
     return 0
 
 

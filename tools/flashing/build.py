@@ -31,9 +31,12 @@ from tools.flashing.fat import Fat, make_fat
 from tools.make_clips import main as make_clips
 
 # What the appliance needs of Debian on the board: updates (RAUC, and mtools for FAT without
-# mounting it), the back office's own certificate (openssl), Chinese on tickets and LEDs.
-PACKAGES = ("rauc", "rauc-service", "mtools", "openssl", "fonts-unifont")
+# mounting it), the back office's own certificate (openssl), Chinese on tickets and LEDs, and
+# the box's own host name resolved whatever /etc/hosts says (it is set from /data).
+PACKAGES = ("rauc", "rauc-service", "mtools", "openssl", "fonts-unifont", "libnss-myhostname")
 LIB = "/usr/lib/queue-appliance"
+IMAGE_UNITS = ("queue-appliance-hostname.service",)   # (units only an image has)
+HOSTNAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")   # one DNS label (RFC 1123)
 # cmdline.txt words the appliance sets itself, or that would undo its layout: the serial
 # console (the RS-485 line's UART), RPi OS's first-boot partition resizing and scripts.
 DROPPED_WORDS = ("rw", "ro", "rootwait", "resize", "quiet")
@@ -49,7 +52,8 @@ class BuildFailed(Exception):
 class Options:
     sizes: disk.Sizes = field(default_factory=disk.Sizes)
     keys: Path = Path("signing")           # the vendor's RAUC keys (made when missing)
-    hostname: str = "queue-appliance"
+    hostname: str = "queue-appliance"      # the box's (on /data: an update keeps it)
+    disk: str = "/dev/mmcblk0"             # the board's disk (SD card, eMMC), as Linux names it
     config: Path | None = None             # the hall's config.toml, checked, for /data
     screen: bool = False                   # the hall screen on HDMI (queue-hall-screen)
     wheels: Path | None = None             # a folder of wheels to install from, offline
@@ -64,11 +68,11 @@ def build(base: Path, out: Path, options: Options, say: Callable[[str], None] = 
             fat_part, root_part = base_partitions(base)
         disk_id = random.SystemRandom().getrandbits(32) or 1
         parts = disk.layout(options.sizes)
-        devices = rauc.by_partuuid(disk_id)
+        devices = rauc.on_disk(options.disk)
         with steps("boot partition (config.txt, cmdline.txt)"):
             boot = work / "boot-a.vfat"
             make_boot(Fat(base, fat_part[0]), boot, options.sizes.boot, work / "boot",
-                      root=f"PARTUUID={disk.part_uuid(disk_id, 5)}")
+                      root=devices["root-a"])
             make_fat(work / "autoboot.vfat", options.sizes.autoboot * disk.MIB,
                      "AUTOBOOT").write(AUTOBOOT, autoboot_text(2, 3))
         with steps("root file system: copied and resized"):
@@ -96,7 +100,8 @@ def build(base: Path, out: Path, options: Options, say: Callable[[str], None] = 
             fs.close()
         with steps("data partition (this box's key, the hall's configuration, the clips)"):
             data = work / "data.ext4"
-            key = make_data(work / "data", data, options.sizes.data * disk.MIB, options.config)
+            key = make_data(work / "data", data, options.sizes.data * disk.MIB, options.config,
+                            options.hostname)
         with steps("the image"):
             with open(partial, "wb") as f:
                 f.truncate(disk.image_size(parts))
@@ -245,7 +250,7 @@ def configure(fs: Ext4, options: Options, devices: dict[str, str]) -> None:
     fstab.append(f"{devices['data']}  /data  ext4  defaults,noatime  0  2")
     fs.write("/etc/fstab", ("\n".join(fstab) + "\n").encode())
     fs.mkdirs("/data")
-    fs.write("/etc/hostname", f"{options.hostname}\n".encode())
+    fs.write("/etc/hostname", b"queue-appliance\n")   # (until /data/hostname is read)
     for name, target in (("overlay-init", f"{LIB}/overlay-init"),
                          ("rauc-tryboot", f"{LIB}/rauc-tryboot"),
                          ("rauc-post-install", f"{LIB}/rauc-post-install")):
@@ -254,7 +259,9 @@ def configure(fs: Ext4, options: Options, devices: dict[str, str]) -> None:
              (IMAGE_FILES / "rauc-dbus.conf").read_bytes())
     fs.write("/etc/rauc/system.conf", rauc.system_conf(devices).encode())
     fs.write(f"/etc/rauc/{rauc.CA}", (options.keys / rauc.CA).read_bytes())
-    for unit in appliance.system_files(fs, options.screen):
+    for unit in appliance.system_files(fs, options.screen) + IMAGE_UNITS:
+        if unit in IMAGE_UNITS:
+            fs.write(f"/etc/systemd/system/{unit}", (ROOT / "config" / unit).read_bytes())
         fs.symlink(f"/etc/systemd/system/multi-user.target.wants/{unit}",
                    f"/etc/systemd/system/{unit}")
     add_users(fs)
@@ -281,12 +288,14 @@ def add_users(fs: Ext4) -> None:
                 fs.write(f"/etc/{name}", (etc / name).read_bytes(), mode)
 
 
-def make_data(folder: Path, out: Path, size: int, config: Path | None) -> Path:
-    """The data partition: /data/queue with this box's installation key, the announcement
-    clips (and the hall's configuration); returns the key's file."""
+def make_data(folder: Path, out: Path, size: int, config: Path | None, hostname: str) -> Path:
+    """The data partition: what is this box's, not its system's (an update replaces the root
+    file system, never this): its host name, /data/queue with its installation key, the
+    announcement clips (and the hall's configuration); returns the key's file."""
     queue = folder / "queue"
     queue.mkdir(parents=True, mode=0o700)
     (folder / "rauc").mkdir()
+    (folder / "hostname").write_text(hostname + "\n")
     make_key(queue)
     make_clips(queue / "clips")   # (espeak-ng's, until a stick brings recorded ones)
     if config is not None:   # checked as the box checks it, and kept with its PINs hashed

@@ -91,9 +91,9 @@ def read_table(image: Path) -> dict:
     return json.loads(out)["partitiontable"]
 
 
-def part_uuid(disk_id: int, number: int) -> str:
-    """What the kernel's root=PARTUUID= and /dev/disk/by-partuuid call an MBR partition."""
-    return f"{disk_id:08x}-{number:02x}"
+def partition_name(disk: str, number: int) -> str:
+    """The kernel's name of a disk's partition: sdb 1 → sdb1, mmcblk0 1 → mmcblk0p1."""
+    return f"{disk}p{number}" if disk[-1].isdigit() else f"{disk}{number}"
 
 
 def extract(image: Path, start: int, size: int, out: Path) -> None:

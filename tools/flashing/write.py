@@ -25,7 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from tools.flashing.disk import partition_name, read_table
+
 EXTENDED, DATA = 4, 7           # the image's layout: p7, the last, in the extended p4
+SLOT_B = (3, 6)                 # its boot and root partitions, empty in the image
 DATA_LABEL = "data"
 SECTOR = 512                    # the image's partition table counts 512-byte sectors
 TOOLS = ("bmaptool", "sfdisk", "partx", "e2fsck", "resize2fs", "e2label")
@@ -74,11 +77,6 @@ class Target:
     size: int                   # bytes
     model: str
     partitions: tuple[str, ...]  # what the kernel sees on it now, described
-
-
-def partition_name(disk: str, number: int) -> str:
-    """The kernel's name of a disk's partition: sdb 1 → sdb1, mmcblk0 1 → mmcblk0p1."""
-    return f"{disk}p{number}" if disk[-1].isdigit() else f"{disk}{number}"
 
 
 def human(size: float) -> str:
@@ -381,6 +379,24 @@ def verify(device: str, bmap: Bmap) -> None:
         os.close(fd)
 
 
+def clear_slot_b(image: Path, target: Target) -> None:
+    """The starts of slot B's partitions (3 and 6) zeroed: the image leaves them unwritten, and
+    a card used before must not keep a system there that a firmware could start."""
+    starts = {int(re.search(r"\d+$", p["node"])[0]): p["start"] * SECTOR
+              for p in read_table(image)["partitions"]}
+    try:
+        with open(target.path, "r+b") as card:
+            for number in SLOT_B:
+                card.seek(starts[number])
+                card.write(bytes(2**20))
+            card.flush()
+            os.fsync(card.fileno())
+    except (OSError, KeyError) as exc:
+        raise WriteFailed("clearing slot B", target.path, str(exc),
+                          "The card holds the image, verified; slot B may keep an old system: "
+                          "write the card again.") from None
+
+
 def grow_data(target: Target) -> int | None:
     """Grow the extended partition and the data partition in it to the end of the card, and
     the data file system to fill it; its new size in bytes (None: nothing to grow)."""
@@ -459,4 +475,5 @@ def write_image(image: Path, device: str, *, force: bool = False, limit_gib: flo
     print(f"Verifying {target.path}...", flush=True)
     verify(target.path, read_bmap(bmap_path(image)))
     print("Verified: the card holds the image.", flush=True)
+    clear_slot_b(image, target)
     grow_data(target)
