@@ -51,13 +51,17 @@ def open_regular(folder: int, name: str, limit: int) -> Iterator[BinaryIO]:
                      dir_fd=folder)
     except OSError as exc:
         raise _refusal(exc, name, "a file") from exc
-    with os.fdopen(fd, "rb") as f:
+    try:   # (checked before fdopen, which refuses a folder with a bare "Is a directory")
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise StickFileError(f"{name} is not a regular file: refused")
         if info.st_size > limit:
             raise StickFileError(f"{name} has {info.st_size} bytes, more than the {limit}"
                                  " allowed: refused")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as f:
         yield f
 
 

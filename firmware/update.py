@@ -10,16 +10,26 @@ good at every start, once its database is sound and a ticket issued in a dry run
 
 A bundle comes from a USB stick (update/appliance.raucb, signed for this box like the stick's
 configuration: firmware/stick.py) or from the back office (POST /api/update), and is copied into
-the data directory (`incoming`) while RAUC installs it. RAUC runs as root behind the system
-D-Bus; here is only its command line, run off the loop with a deadline. A box without RAUC set
-up (a PC, a box installed by `tools/flash.py setup`) is not updated this way.
+the data directory's update folder (`incoming`). The appliance does not install it itself:
+RAUC 1.8 checks a plain bundle's signature, then reads the images out of the same file, so a
+user who may write that file meanwhile (this one: it wrote it, and could hold it open) could
+swap its bytes after the check and have a system signed by anyone installed, as root. So the
+appliance asks the update helper (drivers/update_install.py, run as root by systemd when
+`update/request` appears): the request names the bundle and carries a fresh id; the helper
+copies the bundle where only root reaches, has RAUC install that copy and answers in
+`update/result` (the id, installed or not, RAUC's reason), which is awaited off the loop. This
+user may only mark its system good on RAUC's D-Bus (config/image/rauc-dbus.conf): that runs
+here, `rauc status mark-good` off the loop with a deadline. A box without RAUC set up (a PC, a
+box installed by `tools/flash.py setup`) is not updated this way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import secrets
 import shutil
 from pathlib import Path
 
@@ -36,7 +46,11 @@ MAX_BUNDLE = 1 << 30          # bytes: a bundle, from a stick or uploaded
 RESERVE = 64 << 20            # free space a bundle kept leaves on the data partition, for the queue
 MARK_GOOD_SECONDS = 20.0
 RETRY_SECONDS = 30.0          # before mark-good is asked once more
-INSTALL_SECONDS = 15 * 60.0
+INSTALL_SECONDS = 15 * 60.0   # the helper's, its copy and RAUC's installation together
+ANSWER_SECONDS = 60.0         # more for its answer: systemd starting it, Python importing
+POLL_SECONDS = 0.5            # between looks for the helper's answer
+FOLDER = "update"             # in the data directory: the bundles kept, the request, the answer
+REQUEST, RESULT = "request", "result"   # the helper's files there (JSON)
 REASON_CHARS = 160            # of RAUC's reason, on the wall and in the answer
 
 
@@ -107,16 +121,16 @@ class Updates:
             await asyncio.to_thread(found.unlink, missing_ok=True)
 
     async def install(self, bundle: Path, source: str) -> str | None:
-        """RAUC installs the bundle at `bundle` (from `source`, as the wall and the log name
-        it); the caller holds `lock`. Returns None when it is installed (its post-install
-        handler then restarts the board into it, on trial), else RAUC's reason (nothing
-        changed)."""
+        """The update helper has RAUC install the bundle at `bundle` (in the update folder;
+        from `source`, as the wall and the log name it); the caller holds `lock`. Returns None
+        when it is installed (its post-install handler then restarts the board into it, on
+        trial), else the reason (nothing changed)."""
         devices = self.appliance.devices
         before, self.state = self.state, f"installing an update from {source}"
-        log.info("system update from %s: rauc install %s", source, bundle)
+        log.info("system update from %s: %s, to the update helper", source, bundle)
         devices.office.report(f"installing a system update from {source}")
         devices.display.notice("SYSTEM UPDATE 系统更新中", INSTALL_SECONDS)
-        problem = await _rauc(("install", str(bundle)), INSTALL_SECONDS)
+        problem = await ask_helper(bundle)
         if problem is None:
             self.state = f"update from {source} installed: restarting into it"
             log.warning("system update from %s installed: the box restarts into it, on trial",
@@ -132,8 +146,8 @@ class Updates:
 
     def install_received(self, bundle: Path, source: str) -> asyncio.Task:
         """Install the received file `bundle` beside the loop, the caller having taken `lock`:
-        when RAUC is done the file is removed and `lock` released, whether or not anyone
-        still waits for the outcome (RAUC's service would go on anyway)."""
+        when the helper has answered the file is removed and `lock` released, whether or not
+        anyone still waits for the outcome (the helper would go on anyway)."""
         async def work() -> str | None:
             try:
                 return await self.install(bundle, source)
@@ -144,8 +158,8 @@ class Updates:
 
 
 def read_update(stick: Path, key: bytes | None, data_dir: Path) -> Path | None:
-    """The stick's system update (update/appliance.raucb), copied into the data directory for
-    RAUC (`incoming`) and checked there against the stick's signature: the copy, which
+    """The stick's system update (update/appliance.raucb), copied into the update folder for
+    the helper (`incoming`) and checked there against the stick's signature: the copy, which
     the caller removes, or None when the stick brings none. Up to a GiB is copied: call it on
     a thread. Raises NotAuthorised or OSError (a link, too large, no room); nothing is left."""
     folder, name = UPDATE_NAME.split("/")
@@ -177,22 +191,64 @@ def read_update(stick: Path, key: bytes | None, data_dir: Path) -> Path | None:
 
 
 def incoming(data: Path, source: str) -> Path:
-    """Where a bundle from `source` ("upload", "stick") is kept while RAUC reads it: in the data
-    directory, as RAUC installs a plain bundle only from a file no other user may write (it
-    takes it over as root; a file on a FAT stick cannot be given to root), and runs with the
-    system's /tmp, not the appliance's own."""
-    return data / f".incoming-{source}.raucb"
+    """Where a bundle from `source` ("upload", "stick") is kept until the update helper has
+    installed its own copy: the data directory's update folder (made 0700 if missing), which
+    the helper reads as root."""
+    folder = data / FOLDER
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder / f"{source}.raucb"
 
 
 def room(data: Path) -> int:
-    """The bytes a bundle may take on the data partition, the queue's reserve left free."""
-    return max(0, shutil.disk_usage(data).free - RESERVE)
+    """The bytes a bundle may take on the data partition, where it is twice while installed
+    (the appliance's file, the helper's copy), the queue's reserve left free."""
+    return max(0, shutil.disk_usage(data).free - RESERVE) // 2
 
 
 def sweep(data: Path) -> None:
-    """Remove the bundles a power cut left behind."""
-    for path in data.glob(".incoming-*.raucb"):
+    """Remove the bundles, request and answer a power cut or a stop left behind (and the
+    bundles earlier versions kept in the data directory itself)."""
+    folder = data / FOLDER
+    for path in [*data.glob(".incoming-*.raucb"), *folder.glob("*.raucb"), folder / REQUEST,
+                 folder / f".{REQUEST}.partial", folder / RESULT]:
         path.unlink(missing_ok=True)
+
+
+async def ask_helper(bundle: Path) -> str | None:
+    """The update helper asked to install `bundle` (a file of the update folder), its answer
+    awaited within INSTALL_SECONDS and ANSWER_SECONDS: None when RAUC installed it, else why
+    not. The request is written aside and renamed, so the helper sees it whole."""
+    folder, ident, loop = bundle.parent, secrets.token_hex(16), asyncio.get_running_loop()
+    await asyncio.to_thread(_write_request, folder, bundle.name, ident)
+    deadline = loop.time() + INSTALL_SECONDS + ANSWER_SECONDS
+    while loop.time() < deadline:
+        await asyncio.sleep(POLL_SECONDS)
+        answer = await asyncio.to_thread(_read_result, folder, ident)
+        if answer is not None:
+            return None if answer.get("installed") is True else \
+                str(answer.get("reason") or "the box's update helper gave no reason")
+    await asyncio.to_thread((folder / REQUEST).unlink, missing_ok=True)   # (not taken late)
+    return f"the box's update helper did not answer within" \
+        f" {INSTALL_SECONDS + ANSWER_SECONDS:.0f} s (is queue-appliance-update.path enabled?)"
+
+
+def _write_request(folder: Path, name: str, ident: str) -> None:
+    partial = folder / f".{REQUEST}.partial"
+    partial.write_text(json.dumps({"bundle": name, "id": ident}))
+    os.replace(partial, folder / REQUEST)
+
+
+def _read_result(folder: Path, ident: str) -> dict | None:
+    """The helper's answer to the request `ident`, removed once read; None until it is there
+    (an earlier request's answer is left: the helper's next one replaces it)."""
+    try:
+        answer = json.loads((folder / RESULT).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(answer, dict) or answer.get("id") != ident:
+        return None
+    (folder / RESULT).unlink(missing_ok=True)
+    return answer
 
 
 async def _rauc(args: tuple[str, ...], deadline: float) -> str | None:

@@ -120,8 +120,9 @@ def test_the_root_file_system_starts_the_appliance_read_only_with_data_on_its_ow
     for name in ("/etc/fstab", "/etc/rauc/system.conf", "/etc/hostname", "/etc/hosts"):
         text = (fs.read(name) or b"").decode()
         assert disk_id not in text and "hall-7" not in text, name
-    assert fs.link_target("/etc/systemd/system/multi-user.target.wants/"
-                          "queue-appliance-hostname.service")
+    for unit in ("queue-appliance-hostname.service", "queue-appliance-update.path"):
+        assert fs.link_target(f"/etc/systemd/system/multi-user.target.wants/{unit}")
+    assert fs.exists("/etc/systemd/system/queue-appliance-update.service")
     assert fs.read("/etc/rauc/ca.cert.pem") == (built / "keys" / "ca.cert.pem").read_bytes()
     assert b"queue-appliance" in fs.read("/etc/dbus-1/system.d/queue-appliance-rauc.conf")
     init = subprocess.run(["debugfs", "-R", "stat /usr/lib/queue-appliance/overlay-init",

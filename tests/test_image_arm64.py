@@ -5,6 +5,7 @@ Python as its unit starts it, and the root stays read-only under its overlay ini
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -57,7 +58,7 @@ def image(tmp_path_factory) -> Path:
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "flash.py"), "build", "--yes",
                            str(folder / "base.img"), str(folder / "out.img"), "--keys",
                            str(folder / "keys"), "--boot-size=64", "--root-size=1536",
-                           "--data-size=320"], capture_output=True, text=True, timeout=1200)
+                           "--data-size=448"], capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Debian packages: rauc rauc-service mtools openssl fonts-unifont" in done.stdout
     return folder / "out.img"
@@ -239,10 +240,11 @@ def system(card: Path, number: int, bootname: str, work: Path) -> Iterator[Path]
 
 def test_an_update_installed_by_the_appliance_is_kept_once_the_appliance_on_it_works(
         image, tmp_path):
-    """The whole way on the image's own programs: the appliance's user asks RAUC (over the
-    system D-Bus, as the image's policy allows it and no one else) to install a bundle made by
-    `update`; the post-install handler reboots on trial; the firmware boots B once; the
-    appliance on B reaches READY, checks itself and marks B good; autoboot.txt now boots B."""
+    """The whole way on the image's own programs: the appliance's request for a bundle made by
+    `update` (its user may not ask RAUC to install: the image's D-Bus policy) is installed by
+    the root helper from its own copy; the post-install handler reboots on trial; the firmware
+    boots B once; the appliance on B reaches READY, checks itself and, allowed that much, marks
+    B good; autoboot.txt now boots B."""
     bundle = tmp_path / "update.raucb"
     made = subprocess.run([sys.executable, str(ROOT / "tools" / "flash.py"), "update",
                            str(image), str(bundle), "--keys", str(image.parent / "keys"),
@@ -252,18 +254,26 @@ def test_an_update_installed_by_the_appliance_is_kept_once_the_appliance_on_it_w
     subprocess.run(["cp", "--sparse=always", str(image), str(card)], check=True)
     with attached(card) as device, as_sd_card(device):
         with system(card, 5, "A", tmp_path) as root:
-            refused = subprocess.run(["chroot", "--userspec=nobody:nogroup", str(root), "rauc",
-                                      "status"], capture_output=True, text=True)
-            assert refused.returncode != 0 and "Rejected send message" in refused.stderr
-            incoming = root / "data/queue/.incoming-upload.raucb"   # (where the appliance
-            subprocess.run(["cp", str(bundle), str(incoming)], check=True)   # puts uploads)
+            folder = root / "data/queue/update"   # what the appliance writes for an upload
+            folder.mkdir(mode=0o700)
+            subprocess.run(["cp", str(bundle), str(folder / "upload.raucb")], check=True)
+            (folder / "request").write_text('{"bundle": "upload.raucb", "id": "1"}')
             subprocess.run(["chroot", str(root), "chown", "-R",
                             "queue-appliance:queue-appliance", "/data/queue"], check=True)
-            installed = subprocess.run(
-                ["chroot", "--userspec=queue-appliance:queue-appliance", str(root), "rauc",
-                 "install", "/data/queue/.incoming-upload.raucb"], capture_output=True,
-                text=True, timeout=600)
-            assert installed.returncode == 0, installed.stdout + installed.stderr
+            # Its user may mark its system good, and nothing more of RAUC; nor may anyone else.
+            for user, command in (("queue-appliance", ["install", "/data/queue/update/upload."
+                                                       "raucb"]), ("nobody", ["status"])):
+                refused = subprocess.run(["chroot", f"--userspec={user}", str(root), "rauc",
+                                          *command], capture_output=True, text=True)
+                assert refused.returncode != 0 and "Rejected send message" in refused.stderr
+            # What queue-appliance-update.path starts on the request: the root helper.
+            helper = subprocess.run(
+                ["chroot", str(root), "/opt/queue-appliance/.venv/bin/python", "-m",
+                 "drivers.update_install", "--data", "/data/queue", "--user", "queue-appliance"],
+                capture_output=True, text=True, timeout=600)
+            result = json.loads((folder / "result").read_text())
+            assert result["id"] == "1" and result["installed"], (result, helper.stderr)
+            assert os.stat(folder / "result").st_uid != 0   # (the appliance's to read)
             assert (root / "run/systemctl.calls").read_text() == "reboot 0 tryboot\n"
         assert read_autoboot(Fat(f"{device}p1").read("autoboot.txt")) == (2, 3)
         cmdline = Fat(f"{device}p3").read("cmdline.txt").decode().split()

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from drivers.update_install import STORE
 from drivers.usb import MOUNT_DIR
+from firmware import update
 
 CONFIG = Path(__file__).parent.parent / "config"
 APPLIANCE, HELPER = "queue-appliance.service", "queue-appliance-usb.service"
+UPDATES, UPDATER = "queue-appliance-update.path", "queue-appliance-update.service"
 # systemd's own units (sysinit.target...), which verify loads with ours
 SYSTEM_UNITS = next((d for d in (Path("/usr/lib/systemd/system"), Path("/lib/systemd/system"))
                      if (d / "sysinit.target").exists()), None)
@@ -73,7 +76,7 @@ def verify(units: dict[str, str], root: Path) -> list[str]:
 
 
 def shipped() -> dict[str, str]:
-    return {unit: (CONFIG / unit).read_text() for unit in (APPLIANCE, HELPER)}
+    return {unit: (CONFIG / unit).read_text() for unit in (APPLIANCE, HELPER, UPDATES, UPDATER)}
 
 
 @analyze
@@ -127,6 +130,27 @@ def test_the_helper_mounts_where_the_appliance_sees_it():
     assert one(HELPER, "MountFlags", "shared") == "shared"
     assert one(HELPER, "NoNewPrivileges") == "yes"
     assert one(HELPER, "CapabilityBoundingSet").split() == ["CAP_SYS_ADMIN"]
+
+
+def test_the_update_helper_runs_as_root_when_the_appliance_asks():
+    data_dir = re.search(r"--data-dir (\S+)", one(APPLIANCE, "ExecStart"))[1]
+    assert one(UPDATES, "PathExists") == f"{data_dir}/{update.FOLDER}/{update.REQUEST}"
+    assert one(UPDATES, "Unit") == UPDATER and one(UPDATES, "WantedBy") == "multi-user.target"
+    command = one(UPDATER, "ExecStart")
+    assert command.startswith("/opt/queue-appliance/.venv/bin/python -m drivers.update_install")
+    assert re.search(r"--data (\S+)", command)[1] == data_dir
+    assert re.search(r"--user (\S+)", command)[1] == one(APPLIANCE, "User")
+    assert "--store" not in command   # (STORE, below)
+    assert one(UPDATER, "Type") == "oneshot" and one(UPDATER, "User", "root") == "root"
+    assert "WantedBy" not in settings(UPDATER)   # started by the path unit only
+    writable = [Path(p.lstrip("-")) for p in one(UPDATER, "ReadWritePaths").split()]
+    assert one(UPDATER, "ProtectSystem") == "strict"
+    assert any(STORE.is_relative_to(p) for p in writable)   # and not in the private /tmp
+    assert any(Path(data_dir, update.FOLDER).is_relative_to(p) for p in writable)
+    assert one(UPDATER, "NoNewPrivileges") == "yes"
+    assert sorted(one(UPDATER, "CapabilityBoundingSet").split()) == \
+        ["CAP_CHOWN", "CAP_DAC_OVERRIDE"]
+    assert "AF_UNIX" in one(UPDATER, "RestrictAddressFamilies").split()   # the system bus
 
 
 @pytest.mark.skipif(not shutil.which("systemd-sysusers"),

@@ -1,12 +1,15 @@
 """System updates as the hall sees them: the system marked good once the hall has shown it works,
 an update from a signed USB stick, and one uploaded in the back office. A fake `rauc` on PATH
-records how it is called and answers as each test says (the real RAUC is tested elsewhere)."""
+records how it is called and answers as each test says (the real RAUC is tested elsewhere); the
+update helper (drivers/update_install.py, tested in test_update_install.py) runs it for each
+request, as systemd's path unit would."""
 
 import asyncio
 import hashlib
 import json
 import logging
 import os
+import pwd
 import socket
 import subprocess
 import sys
@@ -20,6 +23,7 @@ from aiohttp import FormData
 
 from browser import needs_chromium
 from conftest import at
+from drivers import update_install
 from drivers.events import ButtonPressed
 from firmware import update
 from firmware.signature import KEY_NAME, make_key
@@ -36,8 +40,15 @@ here = os.path.dirname(os.path.abspath(__file__))
 plan = json.load(open(os.path.join(here, "plan.json"))).get(sys.argv[1], {{}})
 call = {{"args": sys.argv[1:], "at": time.time(), "pid": os.getpid()}}
 if sys.argv[1] == "install":
+    if plan.get("pause"):
+        open(os.path.join(here, "paused"), "w").close()
+        while not os.path.exists(plan["pause"]):
+            time.sleep(0.01)
     with open(sys.argv[2], "rb") as f:
         call["sha256"] = hashlib.file_digest(f, "sha256").hexdigest()
+        info = os.fstat(f.fileno())
+    call["owner"], call["mode"] = [info.st_uid, info.st_gid], info.st_mode & 0o7777
+    call["folder_mode"] = os.stat(os.path.dirname(sys.argv[2])).st_mode & 0o7777
     call["there"] = [os.path.exists(p) for p in plan.get("witness", [])]
 with open(os.path.join(here, "calls.jsonl"), "a") as f:
     f.write(json.dumps(call) + "\\n")
@@ -49,7 +60,8 @@ sys.exit(plan.get("status", 0))
 
 
 class FakeRauc:
-    """`rauc` on PATH: each call recorded, with the SHA-256 of the bundle it installs."""
+    """`rauc` on PATH: each call recorded, with the SHA-256, owner and mode of the bundle it
+    installs."""
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -60,7 +72,8 @@ class FakeRauc:
 
     def plan(self, **commands: dict) -> None:
         """How each command answers: install={"status": 1, "stderr": "…"}, and "witness"
-        (paths whose presence an install records) or "hold" (a path it waits for)."""
+        (paths whose presence an install records), "hold" (a path it waits for before it
+        answers) or "pause" (one it waits for before it reads the bundle, "paused" made)."""
         (self.folder / "plan.json").write_text(json.dumps(commands))
 
     def calls(self, command: str | None = None) -> list[dict]:
@@ -70,15 +83,49 @@ class FakeRauc:
         return [c for c in calls if command is None or c["args"][0] == command]
 
 
+class Helper:
+    """Stands in for queue-appliance-update.path: the update helper, run as its unit runs it
+    (`--store` in tmp, `--user` this one), in a thread, whenever a request appears in one of
+    the data directories `boxes`."""
+
+    def __init__(self, boxes: tuple[Path, ...], store: Path):
+        self.boxes, self.store = boxes, store
+        self.statuses: list[int] = []      # each run's exit status
+        self.failures: list[BaseException] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        argv = ["--store", str(self.store), "--user", pwd.getpwuid(os.getuid()).pw_name]
+        while not self.done.wait(0.02):
+            for box in self.boxes:
+                if os.path.lexists(box / update.FOLDER / update.REQUEST):
+                    try:
+                        self.statuses.append(update_install.main(["--data", str(box), *argv]))
+                    except BaseException as exc:
+                        self.failures.append(exc)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join(30)
+        assert not self.thread.is_alive() and self.failures == []
+
+
 @pytest.fixture
 def rauc(tmp_path, monkeypatch):
-    """RAUC set up, as on a box built by tools/flash.py build."""
+    """RAUC set up, as on a box built by tools/flash.py build, with the update helper."""
     fake = FakeRauc(tmp_path / "bin")
     monkeypatch.setenv("PATH", f"{fake.folder}{os.pathsep}{os.environ['PATH']}")
     (tmp_path / "system.conf").write_text("[system]\ncompatible=queue-appliance-rpi\n")
     monkeypatch.setattr(update, "SYSTEM_CONF", tmp_path / "system.conf")
     monkeypatch.setattr(update, "RETRY_SECONDS", 0.1)
-    return fake
+    monkeypatch.setattr(update, "POLL_SECONDS", 0.05)
+    fake.helper = Helper((tmp_path, tmp_path / "box"), tmp_path / "root-store")
+    yield fake
+    fake.helper.stop()
+    assert set(fake.helper.statuses) <= {0}
+    assert not list(fake.helper.store.glob("*"))   # root's copy: removed whatever happened
 
 
 def rows(app) -> dict[str, int]:
@@ -87,8 +134,16 @@ def rows(app) -> dict[str, int]:
 
 
 def incoming(folder: Path) -> list[str]:
-    """The bundles kept in the data directory `folder` (while RAUC reads one)."""
-    return [p.name for p in folder.glob(".incoming-*")]
+    """What the update folder of the data directory `folder` holds: bundles kept while the
+    helper installs one, its request and its answer."""
+    return [p.name for p in (folder / update.FOLDER).glob("*")]
+
+
+def installed_from_root_s_copy(rauc, call: dict, bundle: bytes) -> bool:
+    """Whether RAUC was given the helper's copy of `bundle`, only root's (this user's, here)."""
+    return call["args"] == ["install", str(rauc.helper.store / update_install.COPY)] and \
+        call["sha256"] == hashlib.sha256(bundle).hexdigest() and call["mode"] == 0o600 and \
+        call["folder_mode"] == 0o700 and call["owner"] == [os.geteuid(), os.getegid()]
 
 
 def run_until(app, condition, *events) -> None:
@@ -194,6 +249,22 @@ def test_rauc_that_does_not_answer_is_stopped_at_its_deadline(tmp_path, rauc, mo
         os.kill(rauc.calls()[0]["pid"], 0)
 
 
+def test_what_a_power_cut_left_of_an_update_is_removed_at_start(tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO)
+    (tmp_path / "bin").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    box = tmp_path / "box"
+    (box / update.FOLDER).mkdir(parents=True)
+    for name in ("upload.raucb", "stick.raucb", update.REQUEST, ".request.partial",
+                 update.RESULT):
+        (box / update.FOLDER / name).write_text("left")
+    (box / ".incoming-upload.raucb").write_text("left by an earlier version")
+    app, day = wire(box, clock=lambda: at(9))
+    run_until(app, lambda: "database check: ok" in caplog.text)
+    day.devices.close()
+    assert incoming(box) == [] and not (box / ".incoming-upload.raucb").exists()
+
+
 def test_a_pc_without_rauc_says_so_once_and_nothing_else(tmp_path, monkeypatch, caplog):
     caplog.set_level(logging.INFO)
     (tmp_path / "bin").mkdir()
@@ -226,9 +297,8 @@ def test_a_signed_stick_installs_its_update_after_the_rest_of_the_stick(tmp_path
     rauc.plan(install={"witness": [str(box / "config.toml"), str(stick / "queue-export")]})
     app, day = run_with_stick(tmp_path, stick)
     [call] = rauc.calls("install")
-    assert call["args"] == ["install", str(update.incoming(box, "stick"))]   # a copy, as RAUC
-    assert call["sha256"] == hashlib.sha256(BUNDLE).hexdigest()   # takes no FAT file over
-    assert call["there"] == [True, True]   # configuration applied, statistics taken, first
+    assert installed_from_root_s_copy(rauc, call, BUNDLE)   # copied twice: RAUC takes no FAT
+    assert call["there"] == [True, True]   # file over; configuration, statistics first
     assert app.config.hall.name == "Harbour Bank" and incoming(box) == []
     assert wall(day)[-1] == "[wall] UPDATE OK 更新完成 · RESTARTING 重新启动"
     assert "[office] system update from the USB stick installed: the box restarts to try it" \
@@ -336,8 +406,7 @@ async def test_an_admin_installs_an_update_from_the_back_office(
         tmp_path, rauc, app, day, server, admin, client):
     assert await upload(admin, BUNDLE) == (200, {"installed": True, "restarting": True})
     [call] = rauc.calls("install")
-    assert call["args"] == ["install", str(update.incoming(tmp_path, "upload"))]
-    assert call["sha256"] == hashlib.sha256(BUNDLE).hexdigest()
+    assert installed_from_root_s_copy(rauc, call, BUNDLE)
     assert incoming(tmp_path) == []
     assert "[wall] UPDATE OK 更新完成 · RESTARTING 重新启动" in day.printed
     assert "[office] system update from the back office (ada) installed" in day.printed
@@ -407,6 +476,24 @@ async def test_an_update_rauc_refuses_is_answered_with_its_reason(
     assert incoming(tmp_path) == []
     assert "system update from the back office (ada) refused, nothing changed" in \
         app.devices.display.visible()[0]
+
+
+@run
+async def test_a_box_whose_update_helper_does_not_answer_says_so(
+        tmp_path, rauc, app, day, server, admin, client):
+    rauc.helper.stop()   # (as if its path unit were not enabled)
+    kept = update.INSTALL_SECONDS, update.ANSWER_SECONDS
+    try:
+        update.INSTALL_SECONDS, update.ANSWER_SECONDS = 1.0, 0.0
+        status, answer = await upload(admin, BUNDLE)
+        assert status == 422
+        assert answer["error"] == "not installed, nothing changed: the box's update helper did" \
+            " not answer within 1 s (is queue-appliance-update.path enabled?)"
+        assert incoming(tmp_path) == []   # no request left to be taken later
+        assert (await upload(admin, BUNDLE))[0] == 422   # and the next update is taken
+    finally:
+        update.INSTALL_SECONDS, update.ANSWER_SECONDS = kept
+    assert rauc.calls("install") == []
 
 
 # -- the page ---------------------------------------------------------------------------------

@@ -443,7 +443,8 @@ async def stick_files(office: OfficeServer, request: web.Request) -> web.Respons
 @allowed(ADMIN)
 async def install_update(office: OfficeServer, request: web.Request) -> web.Response:
     """A system update (a RAUC bundle) as the request's body or a form's file: written to the
-    data directory, installed by RAUC, then removed whatever happened. One at a time."""
+    data directory's update folder, installed by RAUC through the update helper, then removed
+    whatever happened. One at a time."""
     appliance = office.appliance
     if update.rauc() is None:
         raise web.HTTPNotImplemented(text="this box has no rauc: it is not updated")

@@ -35,7 +35,12 @@ from tools.make_clips import main as make_clips
 # the box's own host name resolved whatever /etc/hosts says (it is set from /data).
 PACKAGES = ("rauc", "rauc-service", "mtools", "openssl", "fonts-unifont", "libnss-myhostname")
 LIB = "/usr/lib/queue-appliance"
-IMAGE_UNITS = ("queue-appliance-hostname.service",)   # (units only an image has)
+DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
+           ("urandom", 1, 9), ("tty", 5, 0))   # (character devices: name, major, minor)
+# Units only an image has (its host name from /data; updates by RAUC, through the root helper
+# that its path unit starts): enabled, and the helper's service, which the path unit starts.
+IMAGE_UNITS = ("queue-appliance-hostname.service", "queue-appliance-update.path")
+STARTED_UNITS = ("queue-appliance-update.service",)
 HOSTNAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")   # one DNS label (RFC 1123)
 # cmdline.txt words the appliance sets itself, or that would undo its layout: the serial
 # console (the RS-485 line's UART), RPi OS's first-boot partition resizing and scripts.
@@ -215,9 +220,18 @@ def install_packages(root: Path, packages: list[str]) -> None:
         subprocess.run(["mount", "-o", "loop", str(root), str(mount)], check=True,
                        capture_output=True)
         mounted.append(mount)
-        for name in ("proc", "sys", "dev"):
-            subprocess.run(["mount", "--bind", f"/{name}", str(mount / name)], check=True)
+        # The image's programs get their own /proc and /sys, and a /dev of the few devices
+        # apt needs: none of this PC's disks.
+        for kind, name in (("proc", "proc"), ("sysfs", "sys"), ("tmpfs", "dev")):
+            subprocess.run(["mount", "-t", kind, "-o", "nosuid,noexec", kind, str(mount / name)],
+                           check=True)
             mounted.append(mount / name)
+        for name, major, minor in DEVICES:
+            os.mknod(mount / "dev" / name, 0o20666, os.makedev(major, minor))
+            os.chmod(mount / "dev" / name, 0o666)   # (past the umask: apt runs as _apt too)
+        for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+            (mount / "dev" / name).symlink_to(target)
         resolv = mount / "etc/resolv.conf"
         saved = resolv.read_bytes() if resolv.is_file() and not resolv.is_symlink() else None
         resolv.unlink(missing_ok=True)
@@ -259,9 +273,9 @@ def configure(fs: Ext4, options: Options, devices: dict[str, str]) -> None:
              (IMAGE_FILES / "rauc-dbus.conf").read_bytes())
     fs.write("/etc/rauc/system.conf", rauc.system_conf(devices).encode())
     fs.write(f"/etc/rauc/{rauc.CA}", (options.keys / rauc.CA).read_bytes())
+    for unit in IMAGE_UNITS + STARTED_UNITS:
+        fs.write(f"/etc/systemd/system/{unit}", (ROOT / "config" / unit).read_bytes())
     for unit in appliance.system_files(fs, options.screen) + IMAGE_UNITS:
-        if unit in IMAGE_UNITS:
-            fs.write(f"/etc/systemd/system/{unit}", (ROOT / "config" / unit).read_bytes())
         fs.symlink(f"/etc/systemd/system/multi-user.target.wants/{unit}",
                    f"/etc/systemd/system/{unit}")
     add_users(fs)
