@@ -116,12 +116,14 @@ def build(base: Path, out: Path, options: Options, say: Callable[[str], None] = 
                 disk.insert(source, partial, disk.partition(parts, name).start)
         with steps("the block map (.bmap)"):
             bmap = out.with_name(out.name + ".bmap")
-            subprocess.run(["bmaptool", "create", "-o", str(bmap), str(partial)], check=True,
-                           capture_output=True)
+            subprocess.run(["bmaptool", "create", "-o", str(partial) + ".bmap", str(partial)],
+                           check=True, capture_output=True)
+            os.replace(str(partial) + ".bmap", bmap)
             os.replace(partial, out)
             copy_secret(key, out.with_name(out.name + ".stick.key"))
     except BaseException:
         partial.unlink(missing_ok=True)
+        Path(str(partial) + ".bmap").unlink(missing_ok=True)
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
