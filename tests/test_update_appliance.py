@@ -26,6 +26,7 @@ from conftest import at
 from drivers import update_install
 from drivers.events import ButtonPressed
 from firmware import update
+from firmware.office import api
 from firmware.signature import KEY_NAME, make_key
 from firmware.stick import CONFIG_NAME, SIGNATURE_NAME, UPDATE_NAME
 from hallday import wire
@@ -437,12 +438,36 @@ async def test_one_update_at_a_time(tmp_path, rauc, app, day, server, admin, cli
     first = asyncio.create_task(upload(admin, BUNDLE))
     await wait_for(lambda: rauc.calls("install"), 10)
     status, answer = await upload(admin, b"a second bundle")
-    assert status == 409 and "being installed already" in answer["error"]
+    assert status == 409 and "being received or installed already" in answer["error"]
     assert "SYSTEM UPDATE 系统更新中" in app.devices.display.visible()
     go.touch()
     assert (await first)[0] == 200
     assert len(rauc.calls("install")) == 1 and incoming(tmp_path) == []
     assert (await upload(admin, b"a later bundle"))[0] == 200   # and then the next one
+
+
+@run
+async def test_an_upload_that_stalls_is_given_up_and_the_next_one_installs(
+        tmp_path, rauc, app, day, server, admin, client):
+    """A laptop asleep mid-upload: after UPLOAD_SILENCE without a byte the upload is dropped,
+    its file removed, and the one update there is free again."""
+    async def stalling():
+        yield b"x" * 4096
+        await asyncio.sleep(3600)
+    kept, api.UPLOAD_SILENCE = api.UPLOAD_SILENCE, 0.5
+    try:
+        stalled = asyncio.create_task(admin.call("POST", "/api/update", data=stalling(), headers={
+            "Content-Type": "application/octet-stream"}))
+        await wait_for(lambda: incoming(tmp_path), 10)
+        status, answer = await upload(admin, b"a second bundle")
+        assert status == 409 and "received or installed" in answer["error"]
+        await wait_for(lambda: not app.updates.lock.locked(), 10)
+        assert incoming(tmp_path) == [] and rauc.calls("install") == []
+        assert (await upload(admin, BUNDLE))[0] == 200
+    finally:
+        api.UPLOAD_SILENCE = kept
+        stalled.cancel()
+    assert len(rauc.calls("install")) == 1
 
 
 @run

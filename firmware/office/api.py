@@ -16,7 +16,7 @@ import zipfile
 from dataclasses import fields
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator, Awaitable
 
 import sqlite_utils
 from aiohttp import web
@@ -43,6 +43,7 @@ ADMIN, SUPERVISOR, TELLER = "admin", "supervisor", "teller"
 TYPES = {str: "string", int: "number", bool: "true or false", list: "array"}
 MANAGERS = (ADMIN, SUPERVISOR)
 TOKEN_RECHECK = 5.0   # seconds: how soon a revoked token's open stream ends
+UPLOAD_SILENCE = 60.0   # seconds without a byte before a system update's upload is given up
 LABEL = re.compile(r"[A-Z][0-9]{1,4}")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 NAME_RULE = "must be 1-32 letters, digits, _ . -, beginning with a letter or digit"
@@ -449,7 +450,7 @@ async def install_update(office: OfficeServer, request: web.Request) -> web.Resp
     if update.rauc() is None:
         raise web.HTTPNotImplemented(text="this box has no rauc: it is not updated")
     if appliance.updates.lock.locked():
-        raise web.HTTPConflict(text="a system update is being installed already")
+        raise web.HTTPConflict(text="a system update is being received or installed already")
     await appliance.updates.lock.acquire()   # (free: nothing was awaited since it was asked)
     try:
         path = await _receive_bundle(request, appliance.paths.data)
@@ -472,15 +473,16 @@ async def _receive_bundle(request: web.Request, data: Path) -> Path:
         chunks = request.content.iter_chunked(1 << 16)
     else:
         reader = await request.multipart()
-        while (part := await reader.next()) is not None and not getattr(part, "filename", None):
-            await part.release()
+        while (part := await _within(reader.next())) is not None and \
+                not getattr(part, "filename", None):
+            await _within(part.release())
         if part is None:
             raise web.HTTPBadRequest(text="the form holds no file")
         chunks = _part_chunks(part)
     path, size, pending = update.incoming(data, "upload"), 0, []
     try:
         with open(path, "wb") as out:
-            async for chunk in chunks:
+            while (chunk := await _within(anext(chunks, b""))):
                 size += len(chunk)
                 _bundle_fits(size, room)
                 pending.append(chunk)
@@ -494,6 +496,16 @@ async def _receive_bundle(request: web.Request, data: Path) -> Path:
         await asyncio.to_thread(path.unlink, missing_ok=True)
         raise
     return path
+
+
+async def _within(step: Awaitable):
+    """`step` of an upload, or 408 after UPLOAD_SILENCE seconds without a byte: a sender that
+    stalls (a laptop asleep) must not hold the one update there is for ever."""
+    try:
+        return await asyncio.wait_for(step, UPLOAD_SILENCE)
+    except asyncio.TimeoutError:
+        raise web.HTTPRequestTimeout(text=f"nothing came for {UPLOAD_SILENCE:.0f} s: the upload"
+                                          " was given up") from None
 
 
 def _bundle_fits(size: int, room: int) -> None:
@@ -652,7 +664,7 @@ async def _receive(chunks: AsyncIterator[bytes], data: Path) -> tuple[str, str]:
     path, size = media.incoming(data, str(id(chunks))), 0
     try:
         with open(path, "wb") as out:
-            async for chunk in chunks:
+            while (chunk := await _within(anext(chunks, b""))):
                 size += len(chunk)
                 if size > media.FILE_BYTES or used + size > media.TOTAL_BYTES:
                     raise web.HTTPRequestEntityTooLarge(
