@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+from drivers import tryboot
 from firmware import update
 from firmware.stick_files import (CHUNK, directory, exists, open_regular, read_file,
                                   remove_tree)
@@ -56,6 +57,7 @@ def answer(data: Path, store: Path, uid: int, gid: int) -> dict | None:
         ident = problem = None
         try:
             ident, name = take_request(folder)
+            refuse_on_trial()
             copy = copy_bundle(folder, name, store)
             log.info("update: %s (request %s) copied to %s; rauc install", name, ident, copy)
             problem = install(copy, deadline)
@@ -87,6 +89,18 @@ def take_request(folder: int) -> tuple[str, str]:
     return request["id"][:64], request["bundle"]
 
 
+def refuse_on_trial() -> None:
+    """Refused while the box runs a system on trial, not yet committed: RAUC would write the
+    other slot, the very system the box falls back to, leaving it none that was tried."""
+    running = tryboot.booted()
+    if running is None or not update.SYSTEM_CONF.exists():   # (not a box of build's)
+        return
+    committed = tryboot.Tryboot(update.SYSTEM_CONF).get_primary()
+    if running != committed:
+        raise Refused(f"this system ({running}) is on trial and not yet marked good: an update"
+                      f" now would overwrite {committed}, the system the box falls back to")
+
+
 def copy_bundle(folder: int, name: str, store: Path) -> Path:
     """The regular file `name` of the update folder copied to `store` (made 0700) as a new file
     only root reads; refused when it is a link or anything but a regular file, larger than
@@ -99,7 +113,10 @@ def copy_bundle(folder: int, name: str, store: Path) -> Path:
     copy.unlink(missing_ok=True)   # (one a power cut left)
     try:
         with open_regular(folder, name, update.MAX_BUNDLE) as source:
-            size = os.fstat(source.fileno()).st_size
+            found = os.fstat(source.fileno())
+            if found.st_nlink != 1:   # (a hard link to another's file: not the appliance's)
+                raise Refused(f"{name} has other names (hard links): refused")
+            size = found.st_size
             free = shutil.disk_usage(store).free - update.RESERVE
             if size > free:
                 raise OSError(errno.ENOSPC, "no room")

@@ -156,6 +156,7 @@ def request_folder(box: Box, tmp_path: Path) -> None:
     ("missing", "upload.raucb is not in the update folder", True),
     ("a name with /", "the request names no bundle of the update folder ('../queue/x')", True),
     ("a hidden name", "the request names no bundle of the update folder ('.x')", True),
+    ("a hard link", "upload.raucb has other names (hard links): refused", True),
     ("too large", "upload.raucb has 262144 bytes, more than the 1000 allowed: refused", True),
     ("no room", "the data partition has no room for the copy of upload.raucb", True),
     ("a request that is a link", "request is not a file but a link or something else", False),
@@ -178,6 +179,9 @@ def test_a_request_the_helper_refuses_is_answered_and_rauc_never_called(
         box.ask("../queue/x", data=None)
     elif how == "a hidden name":
         box.ask(".x", data=None)
+    elif how == "a hard link":
+        box.ask()
+        os.link(box.folder / "upload.raucb", tmp_path / "elsewhere")
     elif how == "too large":
         monkeypatch.setattr(update, "MAX_BUNDLE", 1000)
         box.ask()
@@ -199,6 +203,24 @@ def test_a_request_the_helper_refuses_is_answered_and_rauc_never_called(
     assert box.left() == [update.RESULT]   # the request removed, whatever it was; no copy
     if how == "a request that is a link":
         assert json.loads((tmp_path / "request").read_text())["id"] == IDENT   # not followed
+
+
+def test_no_update_while_the_system_running_is_on_trial(box, tmp_path, monkeypatch):
+    """Started on B for its trial (the kernel's rauc.slot=B), autoboot.txt still committing A:
+    an update would write A, the system the box falls back to."""
+    (tmp_path / "system.conf").write_text("[system]\n")
+    monkeypatch.setattr(update, "SYSTEM_CONF", tmp_path / "system.conf")
+    monkeypatch.setattr(update_install.tryboot, "booted", lambda: "B")
+    monkeypatch.setattr(update_install.tryboot.Tryboot, "__init__", lambda self, conf: None)
+    monkeypatch.setattr(update_install.tryboot.Tryboot, "get_primary", lambda self: "A")
+    box.ask()
+    assert box.run() == 0
+    assert box.rauc.calls() == []
+    answer = box.result()
+    assert answer["installed"] is False and "on trial" in answer["reason"]
+    monkeypatch.setattr(update_install.tryboot, "booted", lambda: "A")   # once committed
+    box.ask()
+    assert box.run() == 0 and box.result()["installed"] is True
 
 
 def test_no_request_no_answer(box):
