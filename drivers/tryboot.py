@@ -27,6 +27,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from drivers.fat import Fat
+
 SYSTEM_CONF = Path("/etc/rauc/system.conf")
 NAME = "autoboot.txt"
 SIZE = 128   # the file is always this long: rewritten in place, in one sector
@@ -97,7 +99,7 @@ class Tryboot:
         raise ValueError(f"no slot {bootname!r} in RAUC's system.conf")
 
     def committed(self) -> Slot:
-        number = read_autoboot(_fat_read(self.autoboot, NAME))[0]
+        number = read_autoboot(Fat(self.autoboot).read(NAME))[0]
         for slot in self.slots:
             if slot.boot_number == number:
                 return slot
@@ -114,8 +116,8 @@ class Tryboot:
         slot = self.slot(bootname)
         if slot == self.committed():
             return
-        cmdline = _fat_read(slot.boot, "cmdline.txt").decode()
-        _fat_write(slot.boot, "cmdline.txt", boot_cmdline(cmdline, slot).encode())
+        boot = Fat(slot.boot)
+        boot.write("cmdline.txt", boot_cmdline(boot.read("cmdline.txt").decode(), slot).encode())
         self._write(self.committed(), slot)
 
     def set_state(self, bootname: str, state: str) -> None:
@@ -149,21 +151,12 @@ def boot_cmdline(cmdline: str, slot: Slot) -> str:
     return " ".join([*words, f"root={slot.root}", f"rauc.slot={slot.bootname}"]) + "\n"
 
 
-def _fat_read(device: str, name: str) -> bytes:
-    return subprocess.run(["mcopy", "-n", "-i", device, f"::{name}", "-"], check=True,
-                          capture_output=True).stdout
-
-
-def _fat_write(device: str, name: str, data: bytes) -> None:
-    subprocess.run(["mcopy", "-o", "-i", device, "-", f"::{name}"], input=data, check=True,
-                   capture_output=True)
-
-
 def write_in_place(device: str, name: str, data: bytes) -> None:
     """Replace the file `name`, of the same length as `data` and in one cluster, by writing
     its sector: a power cut leaves the old file or the new one, never none."""
-    if len(_fat_read(device, name)) != len(data):
-        _fat_write(device, name, data)   # (a file a technician edited by hand)
+    fat = Fat(device)
+    if len(fat.read(name)) != len(data):
+        fat.write(name, data)   # (a file a technician edited by hand)
         return
     chain = subprocess.run(["mshowfat", "-i", device, f"::{name}"], check=True,
                            capture_output=True, text=True).stdout

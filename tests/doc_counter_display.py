@@ -16,7 +16,7 @@ HOLDING_REGISTERS = 18      # 0-15 text, 16 blink, 17 brightness
 TEXT_CHARACTERS = 32
 BLINK, BRIGHTNESS = 16, 17
 LIMITS = {BLINK: 60, BRIGHTNESS: 15}
-ILLEGAL_FUNCTION, ILLEGAL_ADDRESS, ILLEGAL_VALUE = 1, 2, 3
+ILLEGAL_FUNCTION, ILLEGAL_VALUE = 1, 3
 
 
 class DocCounterDisplay(RtuDevice):
@@ -94,11 +94,3 @@ class DocCounterDisplay(RtuDevice):
             else:
                 self.brightness = value
         self._written = 1
-
-    @staticmethod
-    def _check(well_formed: bool, first: int, count: int, size: int) -> None:
-        """Exception 03 for a malformed body, else 02 for registers outside the map."""
-        if not well_formed:
-            raise Refused(ILLEGAL_VALUE)
-        if first + count > size:
-            raise Refused(ILLEGAL_ADDRESS)

@@ -78,6 +78,15 @@ class RtuDevice:
     def _serve(self, function: int, first: int, count: int, data: bytes) -> bytes:
         raise NotImplementedError
 
+    @staticmethod
+    def _check(well_formed: bool, first: int, count: int, size: int) -> None:
+        """Exception 03 for a malformed body, else 02 for a range outside the map (the
+        standard's order)."""
+        if not well_formed:
+            raise Refused(ILLEGAL_VALUE)
+        if first + count > size:
+            raise Refused(ILLEGAL_ADDRESS)
+
 
 class DocKeypad(RtuDevice):
     """A keypad following docs/keypad.md (protocol 2), with knobs to depart from its map."""
@@ -181,11 +190,3 @@ class DocKeypad(RtuDevice):
             self._write_coils(first, [bool(data[5 + i // 8] >> (i % 8) & 1) for i in range(count)])
             return bytes((15,)) + data[:4]
         raise Refused(ILLEGAL_FUNCTION)
-
-    @staticmethod
-    def _check(well_formed: bool, first: int, count: int, size: int) -> None:
-        """Exception 03 for a malformed body, else 02 for a range outside the map."""
-        if not well_formed:
-            raise Refused(ILLEGAL_VALUE)
-        if first + count > size:
-            raise Refused(ILLEGAL_ADDRESS)

@@ -14,10 +14,11 @@ from typing import Iterator
 
 import pytest
 
+from drivers.fat import Fat
 from drivers.tryboot import read_autoboot
 from tools.flashing import disk, rauc
 from tools.flashing.ext4 import make_ext4
-from tools.flashing.fat import Fat, make_fat
+from tools.flashing.fat import make_fat
 
 ROOT = Path(__file__).resolve().parent.parent
 

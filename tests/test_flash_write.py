@@ -15,6 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from images import needs_root  # noqa: E402
 from tools.flashing.disk import partition_name  # noqa: E402
 from tools.flashing.write import (TOOLS, WriteFailed, WriteRefused, check_target,  # noqa: E402
                                   read_bmap, verify, write_image)
@@ -87,10 +88,7 @@ def image(tmp_path_factory) -> Path:
 def attach(tmp_path):
     """attach(MiB, image=None): a loop device on a sparse file of that size, holding the image
     if given; its first MiB, after the partition table, random (what a used card holds)."""
-    if os.geteuid() != 0:
-        pytest.skip("loop devices need root")
-    if not Path("/dev/loop-control").exists():
-        pytest.skip("this kernel offers no loop devices (/dev/loop-control)")
+    needs_root()
     devices = []
 
     def attach(size_mib: int, image: Path | None = None) -> str:

@@ -23,7 +23,7 @@ from drivers.tryboot import read_autoboot
 from images import SMALL, Board, attached, dump, make_base, needs_root
 from tools.flashing import disk, rauc
 from tools.flashing.ext4 import Ext4
-from tools.flashing.fat import Fat
+from drivers.fat import Fat
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = "/opt/queue-appliance/.venv/lib/python3.11/site-packages"

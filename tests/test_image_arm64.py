@@ -21,7 +21,7 @@ import pytest
 from drivers.tryboot import read_autoboot
 from images import attached, make_base, needs_root
 from tools.flashing import disk
-from tools.flashing.fat import Fat
+from drivers.fat import Fat
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(1500)   # (Debian is downloaded and installed first: minutes)

@@ -22,12 +22,13 @@ from typing import Callable, Iterator
 
 from config import load_config
 from config.pin_hashing import keepable
+from drivers.fat import Fat
 from drivers.tryboot import NAME as AUTOBOOT, autoboot_text
 from firmware.signature import KEY_NAME, make_key
 from tools.flashing import appliance, disk, rauc
 from tools.flashing.appliance import IMAGE_FILES, ROOT
 from tools.flashing.ext4 import Ext4, check_and_resize, make_ext4
-from tools.flashing.fat import Fat, make_fat
+from tools.flashing.fat import make_fat
 from tools.make_clips import main as make_clips
 
 # What the appliance needs of Debian on the board: updates (RAUC, and mtools for FAT without
