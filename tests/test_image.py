@@ -194,6 +194,8 @@ def test_a_technicians_slips_are_refused_before_anything_is_made(built, tmp_path
     for hostname in ("hall 7", "hall\n7", "-hall", "x" * 64, "", "Hall7"):
         done = flash_py("build", str(base), str(tmp_path / "o.img"), "--hostname", hostname)
         assert done.returncode != 0 and "--hostname" in done.stderr, hostname
+    done = flash_py("setup", "pi@board", "--hostname", "hall7;reboot")   # (a shell on the box)
+    assert done.returncode != 0 and "--hostname" in done.stderr and "ssh" not in done.stdout
     done = flash_py("build", str(base), str(base), "--yes")
     assert done.returncode != 0 and "not the base" in done.stderr
     bad = tmp_path / "bad.toml"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import signal
 import subprocess
 import sys
@@ -39,10 +40,11 @@ def main(argv: list[str] | None = None) -> int:
                       "OUT.stick.key (this box's key for signing sticks) go beside it")
     made.add_argument("--keys", type=Path, default=Path("signing"), help="the vendor's update "
                       "keys (made there when missing; default ./signing)")
-    made.add_argument("--hostname", default="queue-appliance", help="the box's name on the "
-                      "network (kept on its data partition)")
-    made.add_argument("--disk", default="/dev/mmcblk0", help="the board's disk as Linux names it"
-                      " (default /dev/mmcblk0: SD card or eMMC; /dev/sda: a USB disk)")
+    made.add_argument("--hostname", type=hostname, default="queue-appliance",
+                      help="the box's name on the network (kept on its data partition)")
+    made.add_argument("--disk", type=disk_path, default="/dev/mmcblk0",
+                      help="the board's disk as Linux names it (default /dev/mmcblk0: SD card "
+                      "or eMMC; /dev/sda: a USB disk)")
     made.add_argument("--config", type=Path, help="the hall's config.toml, checked and installed")
     made.add_argument("--screen", action="store_true", help="a hall screen on the HDMI output")
     made.add_argument("--wheels", type=Path, help="install Python packages from this folder "
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     remote = verbs.add_parser(
         "setup", parents=[common], help="install on a running Raspberry Pi OS board over SSH")
     remote.add_argument("host", help="user@board: a user who may sudo without a password")
-    remote.add_argument("--hostname", default="queue-appliance")
+    remote.add_argument("--hostname", type=hostname, default="queue-appliance")
     remote.add_argument("--config", type=Path, help="the hall's config.toml (a box that has "
                         "one keeps it)")
     remote.add_argument("--screen", action="store_true", help="a hall screen on the HDMI output")
@@ -112,6 +114,21 @@ def main(argv: list[str] | None = None) -> int:
     return args.run(args, ask)
 
 
+def hostname(text: str) -> str:
+    """A box's host name: one DNS label (it goes into the system, and a shell command)."""
+    if not build.HOSTNAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r}: 1-63 lower-case letters, digits and inner"
+                                         " hyphens")
+    return text
+
+
+def disk_path(text: str) -> str:
+    """The board's disk as Linux names it (it goes into RAUC's system.conf, fstab, cmdline)."""
+    if not re.fullmatch(r"/dev/[a-z][a-z0-9]{1,15}", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole disk, such as /dev/mmcblk0")
+    return text
+
+
 def gibibytes(text: str) -> float:
     value = float(text)
     if not math.isfinite(value) or value <= 0:
@@ -124,9 +141,6 @@ def run_build(args: argparse.Namespace, ask) -> int:
         raise SystemExit(f"{args.base}: no such image (unpack a .img.xz first: unxz)")
     if args.out.resolve() == args.base.resolve() or args.out.is_dir():
         raise SystemExit(f"{args.out}: name a new image file, not the base or a folder")
-    if not build.HOSTNAME.fullmatch(args.hostname):
-        raise SystemExit(f"--hostname {args.hostname!r}: 1-63 lower-case letters, digits and "
-                         "inner hyphens")
     key = args.out.with_name(args.out.name + ".stick.key")
     old = [str(p) for p in (args.out, key) if p.exists()]
     if old and not ask(f"{' and '.join(old)} will be replaced: a box written from the old image"

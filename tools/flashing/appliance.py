@@ -17,6 +17,8 @@ UNITS = ("queue-appliance.service", "queue-appliance-usb.service")
 KIOSK_UNIT = "queue-hall-screen.service"
 KIOSK_PACKAGES = ("xserver-xorg", "xserver-xorg-legacy", "xinit", "chromium",
                   "fonts-wqy-zenhei")
+# cmdline.txt: a serial console would talk on the RS-485 line's UART.
+SERIAL_CONSOLES = ("console=serial0", "console=ttyAMA0", "console=ttyS0")
 # config.txt: the SPI bus (LED matrix), the UART on GPIO 14/15 for the RS-485 line with
 # Bluetooth moved off it, the hardware watchdog.
 MARK = "# -- queue appliance (tools/flash.py) --"
@@ -64,6 +66,11 @@ class Folder:
 def config_txt(text: str) -> str:
     """config.txt with the appliance's lines at its end (once, whatever ran before)."""
     return text.split(MARK)[0].rstrip("\n") + "\n" + CONFIG_TXT
+
+
+def without_serial_console(cmdline: str) -> list[str]:
+    """cmdline.txt's words, but a serial console's."""
+    return [w for w in cmdline.split() if not w.startswith(SERIAL_CONSOLES)]
 
 
 def install(tree: Tree, site: Path, python: str, wheels: Path | None) -> None:

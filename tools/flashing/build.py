@@ -43,11 +43,11 @@ DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
 IMAGE_UNITS = ("queue-appliance-hostname.service", "queue-appliance-update.path")
 STARTED_UNITS = ("queue-appliance-update.service",)
 HOSTNAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")   # one DNS label (RFC 1123)
-# cmdline.txt words the appliance sets itself, or that would undo its layout: the serial
-# console (the RS-485 line's UART), RPi OS's first-boot partition resizing and scripts.
+# cmdline.txt words the appliance sets itself, or that would undo its layout: RPi OS's
+# first-boot partition resizing and scripts (and the serial console, as on every board).
 DROPPED_WORDS = ("rw", "ro", "rootwait", "resize", "quiet")
-DROPPED_PREFIXES = ("console=serial0", "console=ttyAMA0", "console=ttyS0", "root=",
-                    "rootfstype=", "init=", "rauc.slot=", "systemd.run", "fsck.repair=")
+DROPPED_PREFIXES = ("root=", "rootfstype=", "init=", "rauc.slot=", "systemd.run",
+                    "fsck.repair=")
 
 
 class BuildFailed(Exception):
@@ -183,7 +183,7 @@ def make_boot(base: Fat, out: Path, size_mib: int, folder: Path, root: str) -> N
     cmdline = folder / "cmdline.txt"
     if not cmdline.exists():
         raise ValueError("the base image's boot partition has no cmdline.txt")
-    words = [w for w in cmdline.read_text().split()
+    words = [w for w in appliance.without_serial_console(cmdline.read_text())
              if w not in DROPPED_WORDS and not w.startswith(DROPPED_PREFIXES)]
     cmdline.write_text(" ".join(words + [f"root={root}", "rootfstype=ext4", "ro", "rootwait",
                                          f"init={LIB}/overlay-init", "rauc.slot=A"]) + "\n")

@@ -24,14 +24,6 @@ from tools.flashing.build import Steps, copy_secret
 SCRIPT = """set -eu
 apt-get install -y --no-install-recommends mtools {packages} >/dev/null
 systemd-sysusers /usr/lib/sysusers.d/queue-appliance.conf
-config=/boot/firmware/config.txt; [ -e $config ] || config=/boot/config.txt
-cmdline=$(dirname $config)/cmdline.txt
-python3 - "$config" <<'PY'
-import sys
-text = open(sys.argv[1]).read()
-open(sys.argv[1], "w").write(text.split({mark!r})[0].rstrip("\\n") + "\\n" + {block!r})
-PY
-sed -i -E 's/(^| )console=(serial0|ttyAMA0|ttyS0),[0-9]+//g' "$cmdline"
 hostnamectl set-hostname {hostname}
 install -d -m 0700 /data/queue
 systemctl daemon-reload
@@ -73,10 +65,17 @@ def setup(host: str, hostname: str, config: Path | None, screen: bool,
             key = work / "box.key"
             key.write_text(_remote(ssh, host, f"sudo cat /data/queue/{KEY_NAME}"))
             copy_secret(key, key_out)
-        with steps(f"configuring {host} (packages, users, config.txt, units)"):
+        with steps(f"{host}'s config.txt and cmdline.txt"):
+            boot = _remote(ssh, host, "[ -e /boot/firmware/config.txt ] && echo /boot/firmware"
+                           " || echo /boot").strip()
+            for name, change in (("config.txt", appliance.config_txt),
+                                 ("cmdline.txt", lambda text: " ".join(
+                                     appliance.without_serial_console(text)) + "\n")):
+                text = change(_remote(ssh, host, f"cat {boot}/{name}"))
+                _remote(ssh, host, f"sudo tee {boot}/{name} >/dev/null", text.encode())
+        with steps(f"configuring {host} (packages, users, host name, units)"):
             script = SCRIPT.format(
                 packages=" ".join(appliance.KIOSK_PACKAGES if screen else ()),
-                mark=appliance.MARK, block=appliance.CONFIG_TXT,
                 hostname=hostname, units=" ".join(units))
             say(_remote(ssh, host, "sudo sh -s", script.encode()).strip())
 
