@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.hardware import HardwareConfig, read_hardware
+from config.his import HisConfig, read_his
+from config.hospital import read_hospital
 from config.office import OfficeConfig, read_office
 from config.screens import ScreenConfig, read_screens
 from config.table import ConfigError, Table, shown
@@ -43,6 +45,7 @@ class ApplianceConfig:
     hardware: HardwareConfig
     office: OfficeConfig = OfficeConfig()
     screens: tuple[ScreenConfig, ...] = (ScreenConfig("hall"),)
+    his: HisConfig | None = None
     data: bytes = field(default=b"", repr=False, compare=False)
 
 
@@ -66,6 +69,14 @@ def parse_config(data: bytes, source: str | Path) -> ApplianceConfig:
     office = read_office(root.table("office"))
     screens = read_screens(root.tables("screen"), {s.prefix for s in services},
                            {c.number for c in counters})
+    hospital = read_hospital(root.table("hospital"), root.tables("stage"), root.tables("lane"),
+                             {s.prefix for s in services}, str(source))
+    his = read_his(root.table("his"))
+    if his is not None and not hospital.stages:
+        raise ConfigError(f"{source}: [his] needs the hospital's flow ([[stage]] tables)")
+    if his is not None and his.adapter == "hl7" and office.enabled and \
+            his.port in (office.port, office.screen_port):
+        raise ConfigError(f"{source}: [his], option 'port': {his.port} is the back office's")
     root.close()
     config = HallConfig(
         name=hall.text("name", NAME),
@@ -78,10 +89,10 @@ def parse_config(data: bytes, source: str | Path) -> ApplianceConfig:
         day_starts=hall.get("day_starts", str, HallConfig.day_starts,
                             lambda v: re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", v),
                             'must be a time of day such as "04:00"'),
-        services=services, counters=counters, tellers=tellers)
+        services=services, counters=counters, tellers=tellers, hospital=hospital)
     hall.close()
     _check_references(config, source)
-    return ApplianceConfig(config, ticket, hardware, office, screens, data)
+    return ApplianceConfig(config, ticket, hardware, office, screens, his, data)
 
 
 def load_or_keep(path: str | Path, last_good: Path) -> tuple[ApplianceConfig, str | None]:
@@ -252,7 +263,8 @@ def _teller(t: Table) -> Teller:
         name=t.text("name", NAME),
         pin=t.get("pin", str, check=lambda p: PLAIN.fullmatch(p) or usable_hash(p),
                   why="must be a string of 4 to 8 digits (or a PIN hash this box can check:"
-                      " scrypt:N:r:p:salt:hash, N·r at most 2**18, p at most 4)", secret=True))
+                      " scrypt:N:r:p:salt:hash, N·r at most 2**18, p at most 4)", secret=True),
+        own_only=t.get("own_patients_only", bool, False))
     if PLAIN.fullmatch(teller.pin) and len(teller.id) + 1 + len(teller.pin) > KEYPAD_ARGUMENT:
         raise t.error("pin", f"is too long for teller {teller.id!r}: the id, a space and the"
                              f" PIN must fit a keypad's {KEYPAD_ARGUMENT} characters")

@@ -93,3 +93,29 @@ class StorageError(QueueError, RuntimeError):
     """The database cannot be opened as one, or was written by a newer firmware."""
 
     display = "STORAGE FAULT"
+
+
+class NotInFlow(QueueError):
+    """A hospital's flow does not lead there, or not by whoever asked."""
+
+    display = "NOT IN FLOW"
+
+
+class UnknownPatient(QueueError, LookupError):
+    """The HIS names a visit or a patient this box has no registration of."""
+
+    display = "NO SUCH PATIENT"
+
+
+class UnknownDoctor(QueueError, LookupError):
+    display = "NO SUCH DOCTOR"
+
+
+class UnknownDepartment(QueueError, LookupError):
+    """The HIS names a department no stage of the flow lists."""
+
+    display = "NO SUCH DEPARTMENT"
+
+
+class DuplicateMessage(QueueError):
+    """An HIS message reuses the control id of another message."""

@@ -16,15 +16,16 @@ from queue_core import errors
 from queue_core.hall_time import business_day
 from queue_core.model import (OPEN_AT_COUNTER, CounterStatus, HallConfig, HallStatus, Issued,
                               Service, State, Ticket)
-from queue_core.storage import transaction
+from queue_core.journeys import Journeys
+from queue_core.storage import NEXT_PLACE, transaction
 
 LAST_CALLS = 8
 MOVES = ("up", "down", "front", "back")
-NEXT_PLACE = "(SELECT IFNULL(MAX(id), 0) + 1 FROM tickets)"   # rowids only grow: a sequence
+QUEUED = "('waiting', 'registered', 'held')"   # the states of a ticket still to be seen
 RATINGS = {1: "very satisfied", 2: "satisfied", 3: "dissatisfied"}
 
 
-class Hall:
+class Hall(Journeys):
     """The queue state of one hall, kept in an open database (see `open_database`).
 
     Example::
@@ -51,7 +52,7 @@ class Hall:
 
     def next_ticket(self) -> int:
         """The id the next ticket (or visit) gets: tickets from it on are those taken later."""
-        return self.db.execute(f"SELECT {NEXT_PLACE}").fetchone()[0]
+        return self.db.execute("SELECT IFNULL(MAX(id), 0) + 1 FROM tickets").fetchone()[0]
 
     def today(self, now: float) -> str:
         """The business day the queue is in: the one it last turned to (see turn_day), or on
@@ -69,8 +70,8 @@ class Hall:
             return None
         expired = carried = 0
         with transaction(self.db):
-            for row in self.db.execute("SELECT id FROM tickets WHERE day < ? AND state ="
-                                       " 'waiting'", (day,)).fetchall():
+            for row in self.db.execute(f"SELECT id FROM tickets WHERE day < ? AND state IN"
+                                       f" {QUEUED}", (day,)).fetchall():
                 if carry_from is not None and row["id"] >= carry_from:
                     self.db.execute("UPDATE tickets SET day = ? WHERE id = ?", (day, row["id"]))
                     self._log(now, "carry", row["id"],
@@ -105,17 +106,10 @@ class Hall:
                 self._log(now, "refused", service=prefix, detail="closed")
             raise errors.ServiceClosed(f"service {prefix} is closed")
         with transaction(self.db):
-            number, full = self._next_number(day, service)
-            if full:
-                raise errors.ServiceFull(f"service {prefix}: {full}")
             ahead = self.db.execute(
                 "SELECT COUNT(*) FROM tickets WHERE day = ? AND state = 'waiting' AND service = ?"
                 " AND vip >= ?", (day, prefix, int(vip))).fetchone()[0]
-            ticket = self._row_ticket(self.db.execute(
-                f"INSERT INTO tickets (day, label, service, number, vip, state, issued_at,"
-                f" queued_at, place) VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?, {NEXT_PLACE})"
-                f" RETURNING *",
-                (day, service.label(number), prefix, number, int(vip), now, now)).fetchone())
+            ticket = self._insert(service, now, vip)
             self._log(now, "issue", ticket.id, service=prefix, detail="vip" if vip else None)
             return Issued(ticket, ahead)
 
@@ -147,8 +141,8 @@ class Hall:
         serving a customer."""
         day = self.today(now)
         for service, target, waiting in self.db.execute(
-                "SELECT service, target_counter, COUNT(*) FROM tickets WHERE day = ?"
-                " AND state = 'waiting' GROUP BY 1, 2", (day,)):
+                f"SELECT service, target_counter, COUNT(*) FROM tickets WHERE day = ?"
+                f" AND state IN {QUEUED} GROUP BY 1, 2", (day,)):
             if new.service(service) is None:
                 raise errors.ReconfigurationRefused(f"service {service} is gone but {waiting}"
                                                     " wait for it")
@@ -205,25 +199,18 @@ class Hall:
     def move(self, label: str, now: float, where: str) -> Ticket:
         """Move a waiting ticket of today one `up` or `down`, or to the `front` or the `back`,
         in its service's calling order (see `waiting`), never out of its group: the tickets
-        sent to a counter (priority ones first), the priority tickets, the others.
+        sent to one counter (priority ones first), the priority tickets, the others.
 
         The group's places are dealt out again in the new order, so places stay unique. A
         ticket already where it would go stays there, and nothing is logged."""
         if where not in MOVES:
             raise errors.WrongState(f"{label}: no move {where!r} (up, down, front or back)")
         ticket = self._waiting_ticket(label, now)
-        ids, places = self._group(ticket)
-        here = ids.index(ticket.id)
-        there = {"up": max(here - 1, 0), "down": min(here + 1, len(ids) - 1), "front": 0,
-                 "back": len(ids) - 1}[where]
-        if here == there:
-            return ticket
-        ids.insert(there, ids.pop(here))
-        low, high = sorted((here, there))   # the tickets whose place changes
+        here = self._group(ticket)[0].index(ticket.id)
+        there = {"up": here - 1, "down": here + 1, "front": 0, "back": 1 << 30}[where]
         with transaction(self.db):
-            self.db.executemany("UPDATE tickets SET place = ? WHERE id = ?",
-                                zip(places[low:high + 1], ids[low:high + 1]))
-            self._log(now, "move", ticket.id, detail=where)
+            if self._place_at(ticket, there):
+                self._log(now, "move", ticket.id, detail=where)
             return self._ticket(ticket.id)
 
     def prioritise(self, label: str, now: float) -> Ticket:
@@ -246,9 +233,10 @@ class Hall:
         self._service(service)
         if service == ticket.service:
             raise errors.WrongState(f"{label} is already in that queue")
+        staged = self._check_flow(ticket.service, service, "nurse")
         with transaction(self.db):
             self._close(ticket.id, State.TRANSFERRED, now)
-            new_id = self._requeue(ticket, service, None, keep_place, now)
+            new_id = self._requeue(ticket, service, None, keep_place and not staged, now)
             self._log(now, "transfer", ticket.id, detail=f"to {service}")
             return self._ticket(new_id)
 
@@ -315,22 +303,29 @@ class Hall:
             current = self._current(counter)
             if current is not None:
                 self._finish(current, counter, teller, now)
-            chosen = self._next(self.today(now), counter, services)
+            chosen = self._next(self.today(now), counter, services, teller)
             if chosen is None:
                 return None
             ticket = self._row_ticket(self.db.execute(
-                "UPDATE tickets SET state = 'called', counter = ?, teller = ?, called_at = ?,"
-                " last_called_at = ?, target_counter = NULL WHERE id = ? RETURNING *",
+                "UPDATE tickets SET state = 'called', counter = ?, teller = ?, called_at ="
+                " COALESCE(called_at, ?), last_called_at = ?, target_counter = NULL WHERE id = ?"
+                " RETURNING *",
                 (counter, teller, now, now, chosen)).fetchone())
             self._log(now, "call", ticket.id, service=ticket.service, counter=counter,
                       teller=teller)
             return ticket
 
     def recall(self, counter: int, now: float) -> Ticket:
-        """Call the current ticket again; past `max_recalls` recalls it becomes a no-show."""
+        """Call the current ticket again; past `max_recalls` recalls it becomes a no-show (or
+        is held, where its hospital stage says so)."""
         teller, ticket = self._current_for(counter, State.CALLED)
+        stage = self.config.hospital.stage(ticket.service)
         with transaction(self.db):
-            if ticket.recalls >= self.config.max_recalls:
+            if ticket.recalls >= self.config.max_recalls and stage is not None and stage.held:
+                self.db.execute("UPDATE tickets SET state = 'held' WHERE id = ?", (ticket.id,))
+                self._log(now, "hold", ticket.id, counter=counter, teller=teller,
+                          detail=f"not come after {ticket.recalls} recalls")
+            elif ticket.recalls >= self.config.max_recalls:
                 self._close(ticket.id, State.NO_SHOW, now)
                 self._log(now, "no_show", ticket.id, counter=counter, teller=teller,
                           detail=f"after {ticket.recalls} recalls")
@@ -376,9 +371,10 @@ class Hall:
             self._counter(to_counter)
         if service == ticket.service and to_counter in (None, counter):
             raise errors.WrongState(f"counter {counter}: {ticket.label} is already in that queue")
+        staged = self._check_flow(ticket.service, service, "doctor")
         with transaction(self.db):
             self._close(ticket.id, State.TRANSFERRED, now)
-            new_id = self._requeue(ticket, service, to_counter, keep_place, now)
+            new_id = self._requeue(ticket, service, to_counter, keep_place and not staged, now)
             detail = f"to {service}" + (f" at counter {to_counter}" if to_counter else "")
             self._log(now, "transfer", ticket.id, counter=counter, teller=teller, detail=detail)
             return self._ticket(new_id)
@@ -551,40 +547,103 @@ class Hall:
         calling order."""
         rows = self.db.execute(
             "SELECT id, place FROM tickets WHERE day = ? AND service = ? AND state = 'waiting'"
-            " AND vip = ? AND (target_counter IS NULL) = ? ORDER BY place, id",
-            (ticket.day, ticket.service, int(ticket.vip),
-             int(ticket.target_counter is None))).fetchall()
+            " AND vip = ? AND target_counter IS ? ORDER BY place, id",
+            (ticket.day, ticket.service, int(ticket.vip), ticket.target_counter)).fetchall()
         return [row["id"] for row in rows], [row["place"] for row in rows]
 
+    def _check_flow(self, source: str, target: str, mover: str) -> bool:
+        """In a hospital's flow, a patient is sent from stage `source` on to `target` only if
+        the flow leads there and lets a `mover` (MOVERS) do it; raises NotInFlow. True for
+        such a move on: the patient joins the next stage's queue at its back, waiting from
+        now (their place in one stage is nothing in the next)."""
+        stage = self.config.hospital.stage(source)
+        if stage is None or source == target:
+            return False
+        if target not in stage.next:
+            raise errors.NotInFlow(f"the flow does not lead from {source} to {target}"
+                                   + (f" (only to {', '.join(stage.next)})" if stage.next else ""))
+        if mover not in stage.moved_by:
+            raise errors.NotInFlow(f"a {mover} does not send patients on from {source}")
+        return True
+
+    def _place_at(self, ticket: Ticket, index: int) -> bool:
+        """Put the waiting `ticket` at `index` (clamped) of its group's calling order: the
+        group's places are dealt out again, so they stay unique. False: it was there."""
+        ids, places = self._group(ticket)
+        here = ids.index(ticket.id)
+        there = max(0, min(index, len(ids) - 1))
+        if here == there:
+            return False
+        ids.insert(there, ids.pop(here))
+        low, high = sorted((here, there))   # the tickets whose place changes
+        self.db.executemany("UPDATE tickets SET place = ? WHERE id = ?",
+                            zip(places[low:high + 1], ids[low:high + 1]))
+        return True
+
     def _requeue(self, ticket: Ticket, service: str, to_counter: int | None, keep_place: bool,
-                 now: float) -> int:
+                 now: float, doctor: str | None = None, is_return: bool = False) -> int:
         """A new waiting visit of `ticket` (closed already) in the queue of `service`, at its
-        place or at the back; returns its id."""
+        place or at the back, for `doctor` (None: any); returns its id."""
         # The new visit is in today's queue, also for a ticket called before the day turned.
         return self.db.execute(
             f"INSERT INTO tickets (day, label, service, number, vip, previous_id,"
-            f" target_counter, state, issued_at, queued_at, place)"
+            f" target_counter, state, issued_at, queued_at, place, doctor, is_return)"
             f" SELECT ?, label, ?, number, vip, id, ?, 'waiting', issued_at, ?,"
-            f" {'place' if keep_place else NEXT_PLACE} FROM tickets WHERE id = ?",
+            f" {'place' if keep_place else NEXT_PLACE}, ?, ? FROM tickets WHERE id = ?",
             (self.today(now), service, to_counter, ticket.queued_at if keep_place else now,
-             ticket.id)).lastrowid
+             doctor, int(is_return), ticket.id)).lastrowid
 
-    def _next(self, day: str, counter: int, services: tuple[str, ...]) -> int | None:
+    def _next(self, day: str, counter: int, services: tuple[str, ...], teller: str
+              ) -> int | None:
         """The ticket `counter` calls next (see call_next): each kind of candidate is the first
-        row of an index range, so the cost does not grow with the queue."""
+        row of an index range, so the cost does not grow with the queue. In a hospital,
+        patients back from tests to this doctor come first, where their stage says "ahead"."""
+        for service in services:
+            stage = self.config.hospital.stage(service)
+            if stage is not None and stage.returns == "ahead" and (row := self.db.execute(
+                    "SELECT id FROM tickets WHERE day = ? AND service = ? AND state = 'waiting'"
+                    " AND is_return = 1 AND doctor = ? ORDER BY vip DESC, place LIMIT 1",
+                    (day, service, teller)).fetchone()):
+                return row[0]
         rank = " ".join(f"WHEN ? THEN {i}" for i in range(len(services)))
         row = self.db.execute(   # sent to this counter: few, whatever their service
             f"SELECT id FROM tickets WHERE day = ? AND target_counter = ? AND state = 'waiting'"
             f" ORDER BY vip DESC, CASE service {rank} ELSE 99 END, place LIMIT 1",
             (day, counter, *services)).fetchone()
+        return row[0] if row is not None else self._first_waiting(day, services, teller)
+
+    def _first_waiting(self, day: str, services: tuple[str, ...], teller: str) -> int | None:
+        """The ticket sent to no counter that `teller` calls next from `services`: priority
+        tickets first, then the others, by place. In a hospital, a visit that belongs to a
+        doctor is only that doctor's, one who calls `own_only` calls no other, and returns
+        called "ahead" are not among these (see _next)."""
+        doctor = self.config.teller(teller)
+        mine = "doctor = ?" if doctor is not None and doctor.own_only else \
+            "(doctor IS NULL OR doctor = ?)"
         for vip, service in ((vip, s) for vip in (1, 0) for s in services):
-            if row is not None:
-                break
+            stage = self.config.hospital.stage(service)
+            ahead = " AND is_return = 0" if stage is not None and stage.returns == "ahead" else ""
             row = self.db.execute(
-                "SELECT id FROM tickets WHERE day = ? AND service = ? AND vip = ?"
-                " AND state = 'waiting' AND target_counter IS NULL ORDER BY place LIMIT 1",
-                (day, service, vip)).fetchone()
-        return None if row is None else row[0]
+                f"SELECT id FROM tickets WHERE day = ? AND service = ? AND state = 'waiting'"
+                f" AND target_counter IS NULL AND vip = ? AND {mine}{ahead}"
+                f" ORDER BY place LIMIT 1", (day, service, vip, teller)).fetchone()
+            if row is not None:
+                return row[0]
+        return None
+
+    def _insert(self, service: Service, now: float, vip: bool = False,
+                state: State = State.WAITING, doctor: str | None = None) -> Ticket:
+        """A new ticket of `service` today, numbered next, at the back of its queue; raises
+        ServiceFull."""
+        day = self.today(now)
+        number, full = self._next_number(day, service)
+        if full:
+            raise errors.ServiceFull(f"service {service.prefix}: {full}")
+        return self._row_ticket(self.db.execute(
+            f"INSERT INTO tickets (day, label, service, number, vip, state, issued_at,"
+            f" queued_at, place, doctor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {NEXT_PLACE}, ?)"
+            f" RETURNING *", (day, service.label(number), service.prefix, number, int(vip),
+                              state.value, now, now, doctor)).fetchone())
 
     def _next_number(self, day: str, service: Service) -> tuple[int, str | None]:
         """The number `service` issues next on `day`, and why it can issue none (its range or
@@ -640,6 +699,23 @@ class Hall:
                         " started_at = COALESCE(started_at, last_called_at) WHERE id = ?",
                         (now, ticket.id))
         self._log(now, "finish", ticket.id, counter=counter, teller=teller)
+        stage = self.config.hospital.stage(ticket.service)
+        if stage is not None and stage.back and ticket.previous_id is not None:
+            self._send_back(ticket, now)
+
+    def _send_back(self, ticket: Ticket, now: float) -> None:
+        """A visit finished at tests: the patient goes back to the doctor who sent them there
+        (the visit before, transferred from a room), in that doctor's queue."""
+        sent_by = self._ticket(ticket.previous_id)
+        if sent_by.state is not State.TRANSFERRED or sent_by.teller is None:
+            return
+        home = self.config.hospital.stage(sent_by.service)
+        new_id = self._requeue(ticket, sent_by.service, None, False, now,
+                               doctor=sent_by.teller, is_return=True)
+        if home is not None and home.returns == "place":   # the place they had with the doctor
+            self.db.execute("UPDATE tickets SET place = ? WHERE id = ?", (sent_by.place, new_id))
+        self._log(now, "return", new_id, teller=sent_by.teller,
+                  detail=f"back to {sent_by.teller} from {ticket.service}")
 
     def _close(self, ticket_id: int, state: State, now: float) -> None:
         self.db.execute("UPDATE tickets SET state = ?, finished_at = ? WHERE id = ?",
@@ -666,4 +742,5 @@ class Hall:
         del values["number"]
         values["state"] = State(values["state"])
         values["vip"] = bool(values["vip"])
+        values["is_return"] = bool(values["is_return"])
         return Ticket(**values)

@@ -9,6 +9,10 @@ from typing import Iterator
 
 from queue_core.errors import StorageError
 
+# A place after every other (rowids only grow, and a check-in takes a place without a row).
+NEXT_PLACE = "(SELECT MAX(IFNULL(MAX(id), 0), IFNULL((SELECT MAX(place) FROM tickets), 0)) + 1" \
+    " FROM tickets)"
+
 # Each entry moves the schema one version forward; never edit an entry once it has shipped.
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -195,6 +199,74 @@ MIGRATIONS: tuple[str, ...] = (
         first_day TEXT,
         last_day TEXT,
         CHECK ((kind = 'text') = (text IS NOT NULL AND file IS NULL))
+    );
+    """,
+    """
+    -- The hospital: a ticket may be 'registered' (numbered by the HIS, not yet checked in) or
+    -- 'held' (out of the calls until released); a visit may belong to one `doctor` (only that
+    -- doctor's room calls it) and be `is_return`: back to them from tests. A patient's registration
+    -- (or booked appointment) and each HIS message applied, kept for exactly-once, commit with
+    -- their operation. The CHECK changes, so the table is made again.
+    CREATE TABLE tickets_new (
+        id INTEGER PRIMARY KEY,
+        day TEXT NOT NULL,
+        label TEXT NOT NULL,
+        service TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        vip INTEGER NOT NULL DEFAULT 0,
+        previous_id INTEGER REFERENCES tickets(id),
+        target_counter INTEGER,
+        state TEXT NOT NULL CHECK (state IN ('waiting', 'called', 'serving', 'done', 'no_show',
+                                             'transferred', 'cancelled', 'expired',
+                                             'registered', 'held')),
+        counter INTEGER,
+        teller TEXT,
+        issued_at REAL NOT NULL,
+        queued_at REAL NOT NULL,
+        called_at REAL,
+        last_called_at REAL,
+        recalls INTEGER NOT NULL DEFAULT 0,
+        started_at REAL,
+        finished_at REAL,
+        place INTEGER NOT NULL DEFAULT 0,
+        doctor TEXT,
+        is_return INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO tickets_new SELECT id, day, label, service, number, vip, previous_id,
+        target_counter, state, counter, teller, issued_at, queued_at, called_at,
+        last_called_at, recalls, started_at, finished_at, place, NULL, 0 FROM tickets;
+    DROP TABLE tickets;
+    ALTER TABLE tickets_new RENAME TO tickets;
+    CREATE UNIQUE INDEX tickets_printed ON tickets(day, label) WHERE previous_id IS NULL;
+    CREATE UNIQUE INDEX tickets_open_at_counter ON tickets(counter)
+        WHERE state IN ('called', 'serving');
+    CREATE INDEX tickets_waiting ON tickets(day, state, service, vip, queued_at);
+    CREATE INDEX tickets_numbering ON tickets(day, service, number);
+    CREATE INDEX tickets_queue ON tickets(day, service, vip, place)
+        WHERE state = 'waiting' AND target_counter IS NULL;
+    CREATE INDEX tickets_targeted ON tickets(day, target_counter, vip, place)
+        WHERE state = 'waiting' AND target_counter IS NOT NULL;
+    CREATE INDEX tickets_chain ON tickets(previous_id) WHERE previous_id IS NOT NULL;
+    CREATE INDEX tickets_place ON tickets(place);
+    CREATE TABLE patients (
+        id INTEGER PRIMARY KEY,
+        visit TEXT NOT NULL UNIQUE,      -- the HIS's visit number, or its appointment's id
+        patient TEXT NOT NULL,           -- the HIS's patient id
+        name TEXT NOT NULL,              -- shown masked, by the hall's privacy setting
+        service TEXT NOT NULL,           -- the department registered to
+        doctor TEXT,
+        lane TEXT,
+        slot TEXT,                       -- a booked appointment's time, as the HIS sent it
+        ticket_id INTEGER UNIQUE REFERENCES tickets(id),   -- its first visit, once numbered
+        cancelled INTEGER NOT NULL DEFAULT 0,
+        at REAL NOT NULL
+    );
+    CREATE TABLE his_messages (
+        source TEXT NOT NULL,
+        control TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (source, control)
     );
     """,
 )
