@@ -141,3 +141,23 @@ class UsbInserted:
 class UsbRemoved:
     path: str
     at: float
+
+
+@dataclass(frozen=True)
+class HisMessage:
+    """A message from the hospital information system for the loop to apply once."""
+
+    kind: str                # "register" | "cancel" | "appointment" | "ready"
+    at: float
+    fields: dict[str, Any]   # strings, already decoded; missing optional ones absent
+    source: str              # which adapter/sender: "hl7:<MSH-3>^<MSH-4>" or "sql"
+    control: str             # the sender's message control id (MSH-10, or the view's row id)
+    digest: str              # sha256 hex of the message's content: a resend has the same one
+    done: Any = None         # a future the loop resolves: None = applied (or applied before),
+    #                          or the QueueError refusing it (its str() is the reason)
+
+    def __repr__(self) -> str:
+        """Never the patient's name: events are logged."""
+        fields = {k: "***" if k == "name" else v for k, v in self.fields.items()}
+        return (f"HisMessage({self.kind!r}, source={self.source!r}, control={self.control!r},"
+                f" fields={fields})")

@@ -28,10 +28,11 @@ from config.pin_hashing import keepable
 from drivers import Devices
 from drivers.display import TICK
 from drivers.events import (Announcing, BackOffice, ButtonPressed, CounterKey, DeviceFault,
-                            OfficeCommand, PrinterReport, UsbInserted, UsbRemoved)
+                            HisMessage, OfficeCommand, PrinterReport, UsbInserted, UsbRemoved)
 from drivers.printer import PRINTABLE
-from firmware import update
+from firmware import his as his_adapters, update
 from firmware.clock import clock_trusted
+from firmware.hospital import His, call_forward
 from firmware.logins import LoginGuard
 from firmware.notify import notify, watchdog_interval
 from firmware.signature import read_key
@@ -55,13 +56,14 @@ KEY_OPERATIONS = {   # login: see Appliance._login
     "call": Hall.call_next, "recall": Hall.recall, "start": Hall.start, "skip": Hall.skip,
     "finish": Hall.finish, "transfer": Hall.transfer, "rate": Hall.rate,
 }
-CHANGES = (ButtonPressed, CounterKey, BackOffice, OfficeCommand)   # events that change the hall
+CHANGES = (ButtonPressed, CounterKey, BackOffice, OfficeCommand, HisMessage)   # may change it
 NOTICE_SECONDS = 60
 REFUSAL_SECONDS = 10    # a refused button's reason on the wall
 FORM = "the back office's configuration"   # where an edited configuration comes from
 INBOX = 10_000          # events waiting for the loop, at most
 RESTART_PAUSE = 1.0     # seconds before a failed background task starts again (then doubling)
 PRINT_DEADLINE = 15.0   # seconds: a ticket not reported printed by then counts as not printed
+LATER = ("hardware", "office", "his")   # tables whose changes wait for the next start
 
 
 class Inbox:
@@ -157,6 +159,7 @@ class Appliance:
         self._clock_held = False                  # "clock not set" was reported
         self._day_checked = 0.0                   # (monotonic)
         self.updates = update.Updates(self)
+        self.his = His(self)
 
     def stop(self) -> None:
         self.inbox.post(None)
@@ -175,6 +178,10 @@ class Appliance:
         if (interval := watchdog_interval()) is not None:
             tasks.append(asyncio.create_task(self._watchdog(interval)))
         tasks.append(asyncio.create_task(self._check_system()))
+        if self.config.his is not None:   # (its module is imported now, after READY)
+            adapter = his_adapters.build(self.config.his, self.hall.config.time_zone,
+                                         self.his.deliver)
+            tasks.append(asyncio.create_task(self._supervised(adapter.run)))
         if self.config.office.enabled:
             self.aside(self._start_office())
         for note in self.notes:   # the hall hears of them, not only the log
@@ -306,7 +313,8 @@ class Appliance:
                    BackOffice: self._back_office, PrinterReport: self._printer_report,
                    UsbInserted: self._usb, UsbRemoved: self._usb,
                    DeviceFault: self._device_fault, Announcing: self._announcing,
-                   OfficeCommand: self._office_command}.get(type(event))
+                   OfficeCommand: self._office_command, HisMessage: self.his.handle,
+                   }.get(type(event))
         if handler is None:
             log.error("ignored unknown event %r", event)
             return
@@ -321,26 +329,26 @@ class Appliance:
                 self._alarm(event.counter, exc.display, alarm=True)
             elif isinstance(event, BackOffice):
                 self.devices.office.report(f"refused: {exc}")
-            elif isinstance(event, OfficeCommand) and event.done is not None:
-                event.done.set_exception(exc)   # the page that asked says why
+            if isinstance(event, (OfficeCommand, HisMessage)):
+                _answer(event.done, error=exc)   # the page or the HIS that asked hears why
         except Exception as exc:   # a full disk, a bug: say what is known, and go on
             log.exception("failed to handle %r", event)
             saved = self.hall.last_event() != logged   # every committed change logs an event
             self.devices.office.report(("FAULT after the change was saved" if saved else
                                         "FAULT, nothing changed") + f": {exc}")
-            if isinstance(event, OfficeCommand) and event.done is not None:
-                event.done.set_exception(exc)
+            if isinstance(event, (OfficeCommand, HisMessage)):
+                _answer(event.done, error=exc)
         else:
-            if isinstance(event, OfficeCommand) and event.done is not None:
-                event.done.set_result(result)
+            if isinstance(event, OfficeCommand):
+                _answer(event.done, result)
         finally:
             if isinstance(event, CHANGES):
                 try:
+                    call_forward(self, event.at)
                     self._refresh(event.at)   # (a refusal changed nothing, a fault maybe)
                 except Exception:   # a read that failed: the displays wait for the next change
                     log.exception("refreshing the keypads and the wall")
-            if getattr(event, "done", None) is not None and not event.done.done():
-                event.done.set_result(None)
+            _answer(getattr(event, "done", None))
             if self.office is not None:
                 self.office.changed()
 
@@ -567,11 +575,11 @@ class Appliance:
         """The back office's edit of the configuration file: checked like a reload (raises
         ConfigError or ReconfigurationRefused, nothing changed), installed as a stick's is
         (the replaced file kept as config.toml.previous) and applied; its events name `user`.
-        Returns the tables whose changes wait for the next start ([hardware], [office])."""
+        Returns the tables whose changes wait for the next start ([hardware], [office], [his])."""
         async with self._reloads:
             new = await asyncio.to_thread(lambda: keepable(parse_config(data, FORM), FORM))
             await asyncio.to_thread(check_certificate, new.office)
-            later = [f"[{name}]" for name in ("hardware", "office")
+            later = [f"[{name}]" for name in LATER
                      if getattr(new, name) != getattr(self.config, name)]
             now = self.clock()
             self.hall.check_reconfiguration(new.hall, now)
@@ -594,7 +602,7 @@ class Appliance:
         for done in self.hall.reconfigure(new.hall, now):
             log.info(done)
             self.devices.office.report(done)
-        for name in ("hardware", "office"):
+        for name in LATER:
             if getattr(new, name) != getattr(self.config, name):
                 log.warning("the [%s] changes take effect at the next start", name)
         self.config = new
@@ -739,6 +747,17 @@ class Appliance:
         self._answered.add(counter)
         self.keypad_texts[counter] = text
         self.devices.keypads.show(counter, text, alarm=alarm)
+
+
+def _answer(done: asyncio.Future | None, result: Any = None,
+            error: Exception | None = None) -> None:
+    """Resolve the future an event's sender waits on, unless it is answered (or gave up)."""
+    if done is None or done.done():
+        return
+    if error is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(result)
 
 
 def keypad_text(counter: CounterStatus) -> str:
