@@ -1,5 +1,5 @@
-"""The live pages, as JSON-ready dicts: the back office's monitor with its alarms and its
-queue, and what a hall screen shows."""
+"""The live pages, as JSON-ready dicts: the back office's monitor with its alarms, its queue
+and a hospital department's nurse station, and what a hall screen shows."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sqlite3
 from contextlib import contextmanager
 from typing import Iterator
 
+from queue_core import wards
 from queue_core.hall import Hall
 from queue_core.playlist import showing
 from queue_core.model import CounterStatus, HallConfig, Service, State, Ticket
@@ -50,13 +51,21 @@ def queue(db: sqlite3.Connection, config: HallConfig, now: float) -> dict:
                 "last_event": hall.last_event()}
 
 
-def hall_screen(db: sqlite3.Connection, config: HallConfig, now: float, calls: int = 12
-                ) -> dict:
+def department(db: sqlite3.Connection, config: HallConfig, now: float, service: str) -> dict:
+    """The nurse station's view of the department of stage `service` (wards.department), read
+    in one go through `db` (a read-only connection will do)."""
+    with _reading(db, config) as hall:
+        return wards.department(hall, now, service)
+
+
+def hall_screen(db: sqlite3.Connection, config: HallConfig, now: float, calls: int = 12,
+                rooms: bool = False) -> dict:
     """What the hall's screens show, nothing more (no teller, no alarm): today's latest
     `calls` calls and recalls, newest first, each with its event id (a screen flashes a call it
     has not shown), each service's waiting and estimated wait (see `monitor`), the playlist's
-    items that show now; `now`, so a screen can show the box's time whatever its own clock
-    says."""
+    items that show now; with `rooms`, each counter's patient and door queue, names shown by
+    the hall's privacy (wards.rooms); `now`, so a screen can show the box's time whatever its
+    own clock says."""
     with _reading(db, config) as hall:
         status = hall.status(now)
         latest = [{"id": row[0], "label": row[1], "service": row[2], "counter": row[3],
@@ -72,6 +81,7 @@ def hall_screen(db: sqlite3.Connection, config: HallConfig, now: float, calls: i
                      "seconds": i.seconds} for i in showing(db, config, now)]
         return {"hall": {"name": config.name, "name_zh": config.name_zh},
                 "now": now, "calls": latest, "services": services, "playlist": playlist,
+                **({"rooms": wards.rooms(hall, status)} if rooms else {}),
                 "last_event": hall.last_event()}
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from aiohttp import DummyCookieJar
 from aiohttp.test_utils import TestClient, TestServer
 
+from config import DEFAULT
 from config.office import OfficeConfig
 from firmware.office.server import COOKIE, OfficeServer
 from firmware.signature import make_key
@@ -72,12 +73,13 @@ class Browser:
 
 
 @contextlib.asynccontextmanager
-async def office(tmp_path: Path, users=(("sam", "supervisor", None), ("tia", "teller", 1))):
-    """The running appliance with its office; an admin `ada` set up with the printed code,
-    and `users` (name, role, counter) added by her. Yields (appliance, day, office, browser
-    signed in as ada, client)."""
+async def office(tmp_path: Path, users=(("sam", "supervisor", None), ("tia", "teller", 1)),
+                 config_path: Path = DEFAULT):
+    """The running appliance (on the configuration at `config_path`) with its office; an admin
+    `ada` set up with the printed code, and `users` (name, role, counter) added by her. Yields
+    (appliance, day, office, browser signed in as ada, client)."""
     make_key(tmp_path)   # the installation key boot makes at first start
-    app, day = wire(tmp_path)
+    app, day = wire(tmp_path, config_path=config_path)
     running = asyncio.create_task(app.run())
     server = app.office = OfficeServer(app, OfficeConfig(address="127.0.0.1", tls=False))
     client = TestClient(TestServer(server.make_app()), cookie_jar=DummyCookieJar())   # (each

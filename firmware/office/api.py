@@ -31,7 +31,7 @@ from firmware.stick import CONFIG_NAME, SIGNATURE_NAME
 from firmware import update
 from firmware.office import media
 from queue_core import playlist, statistics, users
-from queue_core.monitor import monitor, queue
+from queue_core.monitor import department, monitor, queue
 from queue_core.pins import password_matches
 
 if TYPE_CHECKING:
@@ -49,6 +49,8 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 NAME_RULE = "must be 1-32 letters, digits, _ . -, beginning with a letter or digit"
 WORD = re.compile(r"[A-Za-z0-9@]{1,16}")   # a keypad key's words: B, back, @2, T01, 1111
 DIGITS = re.compile(r"[0-9]+")   # (str.isdigit takes other scripts' digits too)
+CHECK_IN = re.compile(r"[!-~]{1,64}")   # a label, or an appointment's visit id as the HIS sent it
+CHECK_IN_RULE = "must be a ticket's label or an appointment's number (1-64 characters, no spaces)"
 
 
 def allowed(*roles: str):
@@ -196,11 +198,13 @@ def _me(session: Session) -> dict:
 
 
 async def me(office: OfficeServer, request: web.Request) -> web.Response:
+    """Who is signed in; `hospital`: the hall has a hospital's flow (its nurse station)."""
     session = request[SESSION]
     if session is None:
         needs_setup = not await office.read(users.has_admin)
         return web.json_response({"signed_in": False, "setup": needs_setup}, status=401)
-    return web.json_response({"signed_in": True, **_me(session)})
+    return web.json_response({"signed_in": True, **_me(session),
+                              "hospital": bool(office.appliance.hall.config.hospital.stages)})
 
 
 # -- watching -------------------------------------------------------------------------------
@@ -270,6 +274,7 @@ MOVES = ("up", "down", "front", "back")
 @allowed(*MANAGERS)
 async def ticket_action(office: OfficeServer, request: web.Request) -> web.Response:
     label, action = _label(request), request.match_info["action"]
+    config = office.appliance.hall.config
     if action == "move":
         params = await body(request, where=(str, MOVES.__contains__,
                                             "must be up, down, front or back"))
@@ -277,12 +282,47 @@ async def ticket_action(office: OfficeServer, request: web.Request) -> web.Respo
         params = await body(request,
                             service=(str, lambda v: _service(office, v), "is no service"),
                             keep_place=(bool, lambda v: True, "must be true or false", True))
-    elif action in ("prioritise", "cancel"):
+    elif action == "room":   # left out: back to the department's queue, for any room
+        params = await body(request, counter=(int, lambda v: config.counter(v) is not None,
+                                              "is no counter of the hall", None))
+    elif action == "assign":   # left out: the department's, for any doctor
+        params = await body(request, doctor=(str, lambda v: config.teller(v) is not None,
+                                             "is no doctor of the hall", None))
+    elif action in ("prioritise", "cancel", "hold", "release", "leave"):
         params = {}
     else:
         raise web.HTTPNotFound(text=f"no ticket action {action!r}")
     return web.json_response(await office.command(request[SESSION], action, label=label,
                                                   **params))
+
+
+# -- the nurse station ------------------------------------------------------------------------
+
+def _department(office: OfficeServer, request: web.Request) -> str:
+    """The department asked for (a stage's service), by default the flow's first."""
+    stages = [s.service for s in office.appliance.hall.config.hospital.stages]
+    if not stages:
+        raise web.HTTPNotFound(text="this hall has no departments (no [[stage]] in its"
+                                    " configuration)")
+    prefix = request.query.get("department", stages[0]).upper()
+    if prefix not in stages:
+        raise web.HTTPNotFound(text=f"no department {prefix[:4]!r}")
+    return prefix
+
+
+@allowed(*MANAGERS)
+async def get_nurse(office: OfficeServer, request: web.Request) -> web.Response:
+    """A department as its nurse station sees it: patients by stage and room, full names."""
+    config, now, prefix = office.appliance.hall.config, time.time(), _department(office, request)
+    return web.json_response(await office.read(lambda db: department(db, config, now, prefix)))
+
+
+@allowed(*MANAGERS)
+async def check_in(office: OfficeServer, request: web.Request) -> web.Response:
+    """The triage desk: a registered patient's label, a missed one's (they queue again), or a
+    booked appointment's number (a ticket is numbered now)."""
+    data = await body(request, key=(str, CHECK_IN.fullmatch, CHECK_IN_RULE))
+    return web.json_response(await office.command(request[SESSION], "check_in", **data))
 
 
 @allowed(*MANAGERS)
@@ -700,6 +740,7 @@ def routes(app: web.Application, office: OfficeServer) -> None:
             ("GET", "/api/events", events), ("GET", "/api/devices", devices),
             ("POST", "/api/tickets", issue), ("GET", "/api/tickets", find_tickets),
             ("POST", "/api/tickets/{label}/{action}", ticket_action),
+            ("GET", "/api/nurse", get_nurse), ("POST", "/api/nurse/check-in", check_in),
             ("POST", "/api/services/{prefix}/{action}", service_action),
             ("POST", "/api/counters/{number}/{action}", counter_action),
             ("GET", "/api/keypads/{number}", keypad_text),

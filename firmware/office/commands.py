@@ -47,6 +47,11 @@ def _on_ticket(operation: Callable) -> Callable:
     return run
 
 
+def _check_in(app: Appliance, at: float, key: str) -> dict[str, Any]:
+    """The triage desk: a registered label, a missed one, or an appointment's visit id."""
+    return _ticket(app.hall.check_in(key, at))
+
+
 def _users(operation: Callable) -> Callable:
     def run(app: Appliance, at: float, **params) -> dict[str, Any]:
         operation(app.hall.db, now=at, by=app.hall.actor, **params)
@@ -75,6 +80,9 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "logout": _counter(Hall.logout),
     "move": _on_ticket(Hall.move), "prioritise": _on_ticket(Hall.prioritise),
     "transfer": _on_ticket(Hall.transfer_waiting), "cancel": _on_ticket(Hall.cancel),
+    "check_in": _check_in, "hold": _on_ticket(Hall.hold), "release": _on_ticket(Hall.release),
+    "leave": _on_ticket(Hall.leave), "room": _on_ticket(Hall.send_to_room),
+    "assign": _on_ticket(Hall.assign),
     "add_user": _users(users.add_user), "set_password": _users(users.set_password),
     "remove_user": _users(users.remove_user), "add_token": _users(users.add_token),
     "remove_token": _users(users.remove_token),

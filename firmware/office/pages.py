@@ -11,8 +11,8 @@ from pathlib import Path
 from aiohttp import web
 
 STATIC = Path(__file__).parent / "static"
-PAGES = ("monitor", "queue", "reports", "keypad", "devices", "playlist", "users", "configuration",
-         "sign-in", "setup")
+PAGES = ("monitor", "queue", "nurse", "reports", "keypad", "devices", "playlist", "users",
+         "configuration", "sign-in", "setup")
 SHELL = """<!doctype html>
 <html lang="en" translate="no"><head><meta charset="utf-8">
 <meta name="google" content="notranslate">

@@ -1,6 +1,7 @@
 """The hall screens: one public page per `[[screen]]`, on a plain-HTTP port of their own, live
 by Server-Sent Events. No sign-in: a screen shows only what the hall's walls show (calls,
-queues, estimates; no teller, no alarm), and takes no request that changes anything.
+queues, estimates, a hospital's rooms with names masked by its privacy setting; no teller, no
+alarm), and takes no request that changes anything.
 
 After each commit one reader computes the screens' state off the loop; every stream is sent
 the newest state, never a backlog, so a screen that was away catches up with one message.
@@ -51,6 +52,7 @@ ZONE_HTML = {
                '<th>等候 Waiting</th><th>预计 Wait</th></tr></thead><tbody></tbody></table>'
                '</section>',
     "info": '<section id="info"></section>',
+    "rooms": '<section id="rooms"><ol class="rooms"></ol><p class="count"></p></section>',
 }
 UNSHOWABLE_EVERY = 3600.0   # seconds: an item a screen cannot show is reported once this often
 UNSHOWABLE_GAP = 10.0       # seconds between any two such reports (anyone can send one)
@@ -121,9 +123,11 @@ class Screens:
         again."""
         while True:
             config = self.office.appliance.hall.config
+            rooms = any("rooms" in s.zones for s in self.office.appliance.config.screens)
             try:
                 self.state = None if not self.streams else await self.office.read(
-                    lambda db: hall_screen(db, config, self.office.appliance.clock()))
+                    lambda db: hall_screen(db, config, self.office.appliance.clock(),
+                                           rooms=rooms))
             except sqlite3.Error:
                 log.exception("hall screens: reading the state")
                 await asyncio.sleep(1.0)
@@ -231,20 +235,32 @@ class Screens:
 
 
 def for_screen(state: dict, screen: ScreenConfig, config: HallConfig) -> dict:
-    """The part of `state` that `screen` shows, with each call's place in the words the
-    announcement says ("3 号诊室", "room 3")."""
+    """The part of `state` that `screen` shows, with each call's and room's place in the words
+    the announcement says ("3 号诊室", "room 3"); its rooms: its counters, or those serving its
+    services (none without the "rooms" zone)."""
     calls = [dict(call, **_place(call["counter"], config)) for call in state["calls"]
              if (not screen.services or call["service"] in screen.services)
              and (not screen.counters or call["counter"] in screen.counters)]
     services = [s for s in state["services"]
                 if not screen.services or s["prefix"] in screen.services]
-    return {**state, "calls": calls, "services": services}
+    shown = {**state, "calls": calls, "services": services}
+    shown.pop("rooms", None)
+    if "rooms" in screen.zones:
+        shown["rooms"] = [dict(room, **_place(room["number"], config))
+                          for room in state.get("rooms", ()) if _shows(screen, room, config)]
+    return shown
 
 
 def _static(path):
     async def serve(request: web.Request) -> web.FileResponse:
         return web.FileResponse(path)
     return serve
+
+
+def _shows(screen: ScreenConfig, room: dict, config: HallConfig) -> bool:
+    counter = config.counter(room["number"])   # (None: gone since the state was read)
+    return counter is not None and (not screen.counters or counter.number in screen.counters) \
+        and (not screen.services or not set(counter.services).isdisjoint(screen.services))
 
 
 def _place(number: int, config: HallConfig) -> dict:

@@ -32,6 +32,14 @@ const WORDS = {
     installing: "Sending and installing: this takes minutes…",
     installed: "Installed: the box restarts to try the new system.",
     "no-answer": "No answer: the box may be restarting into the new system.",
+    nurse: "Nurse station", department: "Department", "check-in-key": "Ticket or appointment number",
+    "check-in": "Check in", "checked-in": "Checked in", rooms: "Rooms", doctor: "Doctor",
+    "in-room": "In the room", "at-door": "At the door", "doctor-login": "Log a doctor in (keypad)",
+    "dept-queue": "Waiting, in calling order", registered: "Registered, not checked in",
+    held: "Held", hold: "Hold", release: "Release", leave: "Left: remove",
+    "to-room": "To a room's door", "to-queue": "Back to the queue", "any-room": "Back to the queue (any room)",
+    assign: "Doctor…", "any-doctor": "Any doctor", "send-to": "Send on to", called: "called",
+    serving: "serving", returning: "back from tests", patient: "Patient", waited: "Waited",
   },
   zh: {
     monitor: "监控", queue: "队列", reports: "报表", keypad: "虚拟键盘", devices: "设备",
@@ -58,6 +66,13 @@ const WORDS = {
     "playlist-note": "大厅屏幕轮流显示以下内容；没有叫号时，文字也在墙上的屏幕滚动显示。",
     update: "系统更新（RAUC 更新包 .raucb）", install: "安装", installing: "正在上传并安装，需要几分钟……",
     installed: "已安装：设备将重新启动并试用新系统。", "no-answer": "无应答：设备可能正在重新启动进入新系统。",
+    nurse: "护士站", department: "科室", "check-in-key": "号码或预约号", "check-in": "分诊签到",
+    "checked-in": "已签到", rooms: "诊室", doctor: "医生", "in-room": "诊室内", "at-door": "门口候诊",
+    "doctor-login": "医生登录（虚拟键盘）", "dept-queue": "候诊（按叫号顺序）", registered: "已挂号，未签到",
+    held: "暂缓叫号", hold: "暂缓", release: "恢复叫号", leave: "已离开：移除", "to-room": "到诊室门口",
+    "to-queue": "回到候诊队列", "any-room": "回到候诊队列（任意诊室）", assign: "指定医生",
+    "any-doctor": "任意医生", "send-to": "转到", called: "已呼叫", serving: "就诊中", returning: "检查后复诊",
+    patient: "患者", waited: "已等候",
   },
 };
 let lang = localStorage.getItem("lang") || (navigator.language.startsWith("zh") ? "zh" : "en");
@@ -109,9 +124,14 @@ function live(render) {
   return render();
 }
 
+function allowedPages() {   // the pages the signed-in user may open, the first their home
+  return !me ? [] : me.role === "teller" ? ["keypad"]
+    : ["monitor", "queue", ...(me.hospital ? ["nurse"] : []), "reports", "keypad", "devices", "playlist"]
+      .concat(me.role === "admin" ? ["users", "configuration"] : []);
+}
+
 function nav(page) {
-  const links = !me ? [] : me.role === "teller" ? ["keypad"]
-    : ["monitor", "queue", "reports", "keypad", "devices", "playlist"].concat(me.role === "admin" ? ["users", "configuration"] : []);
+  const links = allowedPages();
   document.getElementById("nav").replaceChildren(
     ...links.map((name) => el("a", { href: `/${name}`, class: name === page ? "here" : null }, t(name))),
     el("span", { class: "right" },
@@ -243,6 +263,8 @@ PAGES.keypad = async (main) => {
   const display = el("div", { class: "display", id: "display" });
   const message = el("div");
   const choose = el("select", { id: "counter", onchange: () => refresh() }, counters.map((n) => el("option", { value: n }, `${t("counter")} ${n}`)));
+  const asked = Number(new URLSearchParams(location.search).get("counter"));   // (the nurse station's link)
+  if (counters.includes(asked)) choose.value = String(asked);
   const words = el("input", { id: "words", placeholder: "B | @2 | T01 1111" });
   const counter = () => choose.value;
   const refresh = async () => { display.textContent = (await api("GET", `/api/keypads/${counter()}`)).text; };
@@ -269,6 +291,91 @@ PAGES.keypad = async (main) => {
     ...[1, 2, 3].map((n) => el("button", { class: `key-rate-${n}`, onclick: () => press("rate", [String(n)]) }, `${t("rate")} ${n}`)));
   main.replaceChildren(el("h1", {}, t("keypad")), choose, display, words, el("div", { class: "keypad" }, keys), message);
   return live(refresh);
+};
+
+PAGES.nurse = (main) => {
+  // One department's patients by stage and room, full names (staff only); every action is a
+  // change through the loop, refused with the hall's reason.
+  const message = el("div", { id: "message" });
+  const board = el("div", { id: "board" });
+  const name = (s) => (lang === "zh" ? s.name_zh || s.name_en : s.name_en);
+  let department = new URLSearchParams(location.search).get("department") || localStorage.getItem("department") || "";
+  const act = (path, body = {}) => api("POST", path, body).then(() => message.replaceChildren(), (error) => say(message, error.message));
+  const choose = el("select", { id: "department", onchange: () => {
+    department = choose.value;
+    localStorage.setItem("department", department);
+    history.replaceState(null, "", `/nurse?department=${encodeURIComponent(department)}`);
+    render();
+  } });
+  const checkIn = el("form", { id: "check-in", onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      const ticket = await api("POST", "/api/nurse/check-in", { key: checkIn.key.value.trim() });
+      say(message, `${t("checked-in")}: ${ticket.label}`, true);
+      checkIn.reset();
+    } catch (error) { say(message, error.message); }
+  } }, el("label", {}, t("check-in-key"), el("input", { name: "key", required: true, maxlength: 64, autocomplete: "off" })),
+  el("button", { type: "submit" }, t("check-in")));
+  main.replaceChildren(el("h1", {}, t("nurse")), el("label", {}, `${t("department")} `, choose), checkIn, message, board);
+
+  async function read() {
+    try {
+      return await api("GET", `/api/nurse${department ? `?department=${encodeURIComponent(department)}` : ""}`);
+    } catch (error) {
+      if (error.status !== 404 || !department) throw error;
+      department = "";   // one no longer configured: the first
+      localStorage.removeItem("department");
+      return api("GET", "/api/nurse");
+    }
+  }
+
+  async function render() {
+    const d = await read();
+    department = d.department.prefix;
+    choose.replaceChildren(...d.departments.map((s) => el("option", { value: s.prefix, selected: s.prefix === department }, `${s.prefix} ${name(s)}`)));
+    const doctor = (id) => `${id} ${(d.doctors.find((each) => each.id === id) || { name: "" }).name}`;
+    const who = (p) => [
+      el("td", { class: "label" }, p.label + (p.vip ? " ★" : "")),
+      el("td", { class: "name" }, (p.name || "–") + (p.lane ? ` (${p.lane})` : "") + (p.returning ? ` · ${t("returning")}` : "")),
+      el("td", { class: "doctor" }, p.doctor ? doctor(p.doctor) : "–")];
+    const button = (p, action, body) => el("button", { class: action, onclick: () => act(`/api/tickets/${p.label}/${action}`, body) }, t(action));
+    const pick = (className, title, options, send) => el("select", { class: className, onchange: (event) => event.target.value && send(event.target.value) },
+      el("option", { value: "" }, title), options.map(([value, text]) => el("option", { value }, text)));
+    const toRoom = (p) => pick("room", t("to-room"), [...d.rooms.map((r) => [String(r.number), `${r.number} ${r.name}`]), ["queue", t("any-room")]],
+      (value) => act(`/api/tickets/${p.label}/room`, value === "queue" ? {} : { counter: Number(value) }));
+    const assign = (p) => pick("assign", t("assign"), [...d.doctors.map((each) => [each.id, `${each.id} ${each.name}`]), ["any", t("any-doctor")]],
+      (value) => act(`/api/tickets/${p.label}/assign`, value === "any" ? {} : { doctor: value }));
+    const sendOn = (p) => pick("transfer", t("send-to"), d.services.filter((s) => s.prefix !== department).map((s) => [s.prefix, `${s.prefix} ${name(s)}`]),
+      (value) => act(`/api/tickets/${p.label}/transfer`, { service: value }));
+    const heading = (key, list) => el("h2", {}, `${t(key)} (${list.length})`);
+    const head = (...keys) => el("tr", {}, ...keys.map((key) => el("th", {}, key && t(key))));
+    board.replaceChildren(
+      el("h2", {}, t("rooms")),
+      el("table", { id: "rooms" },
+        el("tr", {}, ...["rooms", "doctor", "in-room", "at-door"].map((key) => el("th", {}, t(key)))),
+        d.rooms.map((r) => el("tr", { "data-counter": r.number },
+          el("td", {}, `${r.number} ${r.name}${r.paused ? ` (${t("paused")})` : ""}`),
+          el("td", { class: "doctor" }, r.doctor ? `${doctor(r.doctor)} ` : "",
+            el("a", { href: `/keypad?counter=${r.number}`, class: "keypad-link" }, t(r.doctor ? "keypad" : "doctor-login"))),
+          el("td", { class: "current" }, r.current ? `${r.current.label} ${r.current.name || ""} (${t(r.current.state)})` : "–"),
+          el("td", { class: "door" }, r.door.map((p) => el("div", { "data-label": p.label }, `${p.label} ${p.name || ""} `,
+            el("button", { class: "to-queue", onclick: () => act(`/api/tickets/${p.label}/room`, {}) }, t("to-queue")),
+            button(p, "hold"), button(p, "leave"))))))),
+      heading("dept-queue", d.waiting),
+      el("table", { id: "waiting" }, head("ticket", "patient", "doctor", "waited", ""), d.waiting.map((p) => el("tr", { "data-label": p.label }, ...who(p),
+        el("td", {}, minutes(p.waited)),
+        el("td", {}, ...["up", "down", "front", "back"].map((where) =>
+          el("button", { class: `move-${where}`, onclick: () => act(`/api/tickets/${p.label}/move`, { where }) }, t(where))),
+        button(p, "hold"), button(p, "leave"), toRoom(p), assign(p), sendOn(p))))),
+      heading("registered", d.registered),
+      el("table", { id: "registered" }, head("ticket", "patient", "doctor", ""), d.registered.map((p) => el("tr", { "data-label": p.label }, ...who(p),
+        el("td", {}, el("button", { class: "check-in", onclick: () => act("/api/nurse/check-in", { key: p.label }) }, t("check-in")),
+          assign(p), button(p, "leave"))))),
+      heading("held", d.held),
+      el("table", { id: "held" }, head("ticket", "patient", "doctor", ""), d.held.map((p) => el("tr", { "data-label": p.label }, ...who(p),
+        el("td", {}, button(p, "release"), button(p, "leave"))))));
+  }
+  return live(render);
 };
 
 PAGES.devices = (main) => live(async () => {
@@ -397,6 +504,10 @@ async function start() {
   } catch (error) {
     me = null;
     if (page !== "sign-in" && page !== "setup") { location.href = "/sign-in"; return; }
+  }
+  if (me && !["sign-in", "setup"].includes(page) && !allowedPages().includes(page)) {
+    location.href = `/${allowedPages()[0]}`;   // (its API refuses them too)
+    return;
   }
   nav(page);
   try {

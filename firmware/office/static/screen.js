@@ -53,8 +53,9 @@ function flash(chime) {
   // The call being said now, if this screen shows it: the large one, or one of the list. A
   // chime may come before the state that holds its call: it waits for it a few seconds.
   const top = document.getElementById("newest");
+  const label = CSS.escape(chime.label);
   const shown = top && top.querySelector(".label")?.textContent === chime.label ? top
-    : document.querySelector(`#recent li[data-label="${CSS.escape(chime.label)}"]`);
+    : document.querySelector(`#recent li[data-label="${label}"], #rooms .current[data-label="${label}"]`);
   waiting = shown ? null : { chime, until: Date.now() + 5000 };
   if (!shown) return;
   shown.classList.remove("flash");
@@ -78,6 +79,43 @@ function drawWaiting(services) {
     row.append(name, el("td", "waiting", String(service.waiting)), wait);
     rows.append(row);
   }
+}
+
+function patient(className, someone) {
+  // A label and its name as the hall's privacy shows it ("" for none).
+  const node = el("p", className);
+  node.dataset.label = someone.label;
+  node.append(el("span", "label", someone.label));
+  if (someone.name) node.append(el("span", "name", someone.name));
+  return node;
+}
+
+function drawRooms(rooms, services) {
+  // Each room: its patient now, and those called forward to wait at its door, in order.
+  const zone = document.getElementById("rooms");
+  if (!zone) return;
+  const list = zone.querySelector(".rooms");
+  list.replaceChildren();
+  for (const room of rooms) {
+    const item = el("li", room.open ? "room" : "room shut");
+    item.dataset.counter = room.number;
+    const where = el("h2", "where");
+    where.append(el("span", "", room.where_zh), el("span", "en", room.where_en));
+    const now = room.current ? patient("current", room.current)
+      : el("p", "current none", room.open ? "—" : "未开诊 · Not open");
+    const door = el("ol", "door");
+    for (const next of room.door) {
+      const entry = el("li");
+      entry.append(patient("next", next));
+      door.append(entry);
+    }
+    item.append(where, now);
+    if (room.door.length) item.append(el("p", "wait", "请在门口等候 · Please wait at the door"), door);
+    list.append(item);
+  }
+  const waiting = services.reduce((sum, service) => sum + service.waiting, 0);
+  const count = zone.querySelector(".count");
+  count.replaceChildren(el("span", "", `候诊 ${waiting} 人`), el("span", "en", `${waiting} waiting`));
 }
 
 function drawInfo(items) {
@@ -152,11 +190,12 @@ function draw(state) {
     el("span", "en", state.hall.name_zh ? state.hall.name : ""));
   drawCalls(state.calls);
   drawWaiting(state.services);
+  drawRooms(state.rooms || [], state.services);
   drawInfo(state.playlist);
   if (state.chime && chimed !== null && state.chime.id !== chimed) flash(state.chime);
   else if (waiting && Date.now() < waiting.until) flash(waiting.chime);
   chimed = state.chime ? state.chime.id : 0;
-  document.querySelectorAll("#calls, #waiting").forEach(fit);
+  document.querySelectorAll("#calls, #waiting, #rooms").forEach(fit);
   tick();
 }
 
@@ -171,8 +210,10 @@ function tick() {   // the box's time in the hall's zone, whatever this screen's
     el("span", "time", timeFormat.format(now)), el("span", "day", dayFormat.format(now)));
 }
 
-document.getElementById("calls")?.addEventListener(
-  "animationend", (event) => event.target.classList.remove("flash"));
+for (const zone of ["calls", "rooms"]) {
+  document.getElementById(zone)?.addEventListener(
+    "animationend", (event) => event.target.classList.remove("flash"));
+}
 
 function connect() {
   const source = new EventSource(`/screen/${encodeURIComponent(body.dataset.screen)}/feed`);
