@@ -33,6 +33,7 @@ from media.speech import CLIPS
 from queue_core import HallConfig, statistics
 from queue_core.hall_time import local
 from queue_core.storage import read_only
+from queue_core.visit_statistics import hospital
 
 CONFIG_NAME = "queue-config.toml"
 SIGNATURE_NAME = "queue-config.sig"
@@ -56,6 +57,10 @@ SUMMARY = ("day", "by", "key", "issued", "served", "waiting", "no_shows", "trans
            "longest_wait_s",
            "average_handling_s", "longest_handling_s", "very_satisfied", "satisfied",
            "dissatisfied")
+HOSPITAL = ("day", "by", "key", "name", "patients", "seen", "missed", "checked_in_again", "left",
+            "returns", "collected", "open", "average_wait_s", "longest_wait_s",
+            "average_consultation_s", "longest_consultation_s", "average_stay_s",
+            "median_stay_s", "longest_stay_s")
 
 
 @dataclass(frozen=True)
@@ -146,8 +151,9 @@ def write_report(stick: Path, text: str) -> None:
 def export(database: Path, stick: Path, now: float, hall: HallConfig,
            progress: Callable[[str], None] = lambda name: None) -> Path:
     """Everything the back office needs, into <stick>/queue-export/<date-time>/: the tables as
-    CSV, a daily summary per service, counter and teller, the tickets issued and finished in
-    each hour of the day over all days, and a copy of the database. Written into a .partial
+    CSV, a daily summary per service, counter and teller (and a hospital's per stage, doctor
+    and whole visit), the tickets issued and finished in each hour of the day over all days,
+    and a copy of the database (without credentials or patients' names). Written into a .partial
     folder, synced, then renamed: a folder without .partial is complete; a failed one is
     removed. A second export in the same second gets its own folder (-2, -3, …)."""
     stamp = local(now, hall).strftime("%Y%m%d-%H%M%S")
@@ -198,14 +204,18 @@ def _write_export(database: Path, folder: int, hall: HallConfig,
         _write_csv(folder, "hourly.csv", ("hour", "issued", "finished"),
                    statistics.hourly(source, first, "9999-12-31", hall))
         progress("hourly.csv")
+        if hall.hospital.stages:
+            _write_csv(folder, "hospital_daily.csv", HOSPITAL, _hospital_rows(source, hall))
+            progress("hospital_daily.csv")
         create(folder, "queue.db").close()   # made here, so SQLite opens no link
         copy = sqlite3.connect(f"/proc/self/fd/{folder}/queue.db")
         try:
             source.backup(copy)
-            copy.execute("PRAGMA secure_delete = ON")   # the back office's credentials stay
-            with copy:                                  # on the box, not even in free pages
-                copy.execute("DELETE FROM users")
+            copy.execute("PRAGMA secure_delete = ON")   # the back office's credentials and
+            with copy:                                  # the patients' identities stay on the
+                copy.execute("DELETE FROM users")       # box, not even in free pages
                 copy.execute("DELETE FROM tokens")
+                copy.execute("UPDATE patients SET patient = '', name = ''")
         finally:
             copy.close()
         with os.fdopen(os.open("queue.db", os.O_RDONLY | os.O_NOFOLLOW, dir_fd=folder)) as f:
@@ -213,6 +223,35 @@ def _write_export(database: Path, folder: int, hall: HallConfig,
         progress("queue.db")
     finally:
         source.close()
+
+
+def _hospital_rows(source: sqlite3.Connection, hall: HallConfig):
+    """Each day's hospital figures (queue_core.visit_statistics): a row per stage and per doctor,
+    then one for the whole visits; times in whole seconds."""
+    for (day,) in source.execute("SELECT DISTINCT day FROM tickets ORDER BY day").fetchall():
+        report = hospital(source, day, day, hall)
+        for by, rows in (("stage", report["stages"]), ("doctor", report["doctors"]),
+                         ("visits", {"all": report["visits"]})):
+            for key, figures in rows.items():
+                row = {"day": day, "by": by, "key": key, "name": _name(hall, by, key),
+                       **figures}
+                yield [_whole(row.get(column.removesuffix("_s"))) if column.endswith("_s")
+                       else row.get(column) for column in HOSPITAL]
+
+
+def _name(hall: HallConfig, by: str, key: str) -> str:
+    """A stage's names in both languages, a doctor's name."""
+    if by == "stage":
+        service = hall.service(key)
+        return f"{service.name_zh} {service.name_en}"
+    if by == "doctor":
+        teller = hall.teller(key)
+        return teller.name if teller else ""
+    return "全程 Whole visits"
+
+
+def _whole(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds)
 
 
 def _local(moment: float | None, hall: HallConfig) -> str | None:
