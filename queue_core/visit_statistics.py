@@ -12,10 +12,13 @@ visit joined the queue (the check-in's).
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
+from queue_core import statistics
 from queue_core.journeys import OPEN
 from queue_core.model import HallConfig
 from queue_core.statistics import Figures, figures
+from queue_core.storage import read_only
 
 LEFT = ("CASE WHEN {t}.state = 'cancelled' THEN EXISTS (SELECT 1 FROM events e"
         " WHERE e.at = {t}.finished_at AND e.ticket_id = {t}.id AND e.kind = 'left') END")
@@ -97,3 +100,17 @@ def _visits(db: sqlite3.Connection, first: str, last: str, config: HallConfig) -
             "average_stay": sum(collected) / len(collected) if collected else None,
             "median_stay": (collected[half] + collected[~half]) / 2 if collected else None,
             "longest_stay": collected[-1] if collected else None}
+
+
+def report(database: Path, first: str, last: str, config: HallConfig, now: float) -> tuple:
+    """statistics.report's figures, estimates and hours, and the hospital's figures (None in a
+    hall without [[stage]]s): the back office's report, read in its worker process, each part
+    through a read-only connection."""
+    read = statistics.report(database, first, last, config, now)
+    if not config.hospital.stages:
+        return (*read, None)
+    db = read_only(database)
+    try:
+        return (*read, hospital(db, first, last, config))
+    finally:
+        db.close()

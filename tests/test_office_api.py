@@ -237,8 +237,10 @@ def test_reports_csv_and_charts(tmp_path):
         await admin.call("POST", "/api/tickets", {"service": "A"})
         status, report = await admin.call("GET", "/api/reports?days=today")
         assert status == 200 and report["figures"]["service"]["A"]["issued"] == 1
+        assert report["hospital"] is None   # a bank: no departments
         status, text = await admin.call("GET", "/api/reports.csv?days=today")
         assert status == 200 and text.splitlines()[0].startswith("from,to,by,key,issued")
+        assert (await admin.call("GET", "/api/reports/hospital.csv?days=today"))[0] == 404
         for name in ("hourly", "waits", "ratings"):
             response = await admin.raw("GET", f"/api/charts/{name}.svg?days=today")
             svg = await response.text()

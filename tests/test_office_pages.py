@@ -84,6 +84,7 @@ def test_a_hall_manager_runs_the_hall_from_a_browser(hall, browser):
         "const img = document.getElementById('chart-hourly');"
         " return img && img.complete && img.naturalWidth > 0;"))
     browser.save_screenshot(str(DOCS / "office-reports.png"))
+    assert not browser.find_elements("css selector", "#departments")   # a bank: no departments
 
     click(browser, "#language")   # 中文: the same page in Chinese
     text_of(browser, "nav", "监控")

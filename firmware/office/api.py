@@ -30,7 +30,8 @@ from firmware.signature import read_key, sign
 from firmware.stick import CONFIG_NAME, SIGNATURE_NAME
 from firmware import update
 from firmware.office import media
-from queue_core import playlist, statistics, users
+from queue_core import playlist, statistics, users, visit_statistics
+from queue_core.model import HallConfig
 from queue_core.monitor import department, monitor, queue
 from queue_core.pins import password_matches
 
@@ -298,12 +299,18 @@ async def ticket_action(office: OfficeServer, request: web.Request) -> web.Respo
 
 # -- the nurse station ------------------------------------------------------------------------
 
-def _department(office: OfficeServer, request: web.Request) -> str:
-    """The department asked for (a stage's service), by default the flow's first."""
+def _stages(office: OfficeServer) -> list[str]:
+    """The flow's stages (their services); a hall without any has no departments (404)."""
     stages = [s.service for s in office.appliance.hall.config.hospital.stages]
     if not stages:
         raise web.HTTPNotFound(text="this hall has no departments (no [[stage]] in its"
                                     " configuration)")
+    return stages
+
+
+def _department(office: OfficeServer, request: web.Request) -> str:
+    """The department asked for (a stage's service), by default the flow's first."""
+    stages = _stages(office)
     prefix = request.query.get("department", stages[0]).upper()
     if prefix not in stages:
         raise web.HTTPNotFound(text=f"no department {prefix[:4]!r}")
@@ -391,36 +398,69 @@ def _days(office: OfficeServer, request: web.Request) -> tuple[str, str]:
 
 
 async def _report(office: OfficeServer, request: web.Request) -> tuple:
-    """(first, last, figures, estimates, hours) of the `days` asked for, read in the worker
-    process."""
+    """(first, last, figures, estimates, hours, hospital) of the `days` asked for, read in the
+    worker process in one call; hospital is None in a hall without [[stage]]s."""
     first, last = _days(office, request)
     return (first, last, *await office.appliance.in_process(
-        statistics.report, office.appliance.paths.database, first, last,
+        visit_statistics.report, office.appliance.paths.database, first, last,
         office.appliance.hall.config, time.time()))
 
 
 @allowed(*MANAGERS)
 async def report(office: OfficeServer, request: web.Request) -> web.Response:
-    first, last, figures, estimates, hours = await _report(office, request)
+    config = office.appliance.hall.config   # (the one _report reads with: no await between)
+    first, last, figures, estimates, hours, hospital = await _report(office, request)
     return web.json_response({
         "first": first, "last": last, "estimates": estimates,
         "hours": [{"hour": h, "issued": i, "finished": f} for h, i, f, *_ in hours],
         "figures": {by: {str(key): vars(f) for key, f in rows.items()}
-                    for by, rows in figures.items()}})
+                    for by, rows in figures.items()},
+        "hospital": hospital and _named(hospital, config)})
+
+
+def _named(hospital: dict, config: HallConfig) -> dict:
+    """A hospital's figures, each stage's with its names, each doctor's with theirs (None for
+    one no longer configured)."""
+    services = {s.prefix: s for s in config.services}
+    tellers = {t.id: t.name for t in config.tellers}
+    return {"stages": {key: {"name_zh": services[key].name_zh,
+                             "name_en": services[key].name_en, **f}
+                       for key, f in hospital["stages"].items()},
+            "doctors": {key: {"name": tellers.get(key), **f}
+                        for key, f in hospital["doctors"].items()},
+            "visits": hospital["visits"]}
 
 
 @allowed(*MANAGERS)
 async def report_csv(office: OfficeServer, request: web.Request) -> web.Response:
-    first, last, figures, _, _ = await _report(office, request)
+    first, last, figures, *_ = await _report(office, request)
+    return _csv("queue", first, last, [f.name for f in fields(statistics.Figures)],
+                ((by, key, vars(f)) for by, rows in figures.items() for key, f in rows.items()))
+
+
+@allowed(*MANAGERS)
+async def hospital_csv(office: OfficeServer, request: web.Request) -> web.Response:
+    """A hospital's figures: a row per stage and per doctor, and one (key "all") for the whole
+    visits."""
+    _stages(office)   # (none: 404)
+    first, last, *_, hospital = await _report(office, request)
+    rows = [*(("stage", key, f) for key, f in hospital["stages"].items()),
+            *(("doctor", key, f) for key, f in hospital["doctors"].items()),
+            ("visits", "all", hospital["visits"])]
+    return _csv("hospital", first, last, dict.fromkeys(name for *_, f in rows for name in f),
+                rows)
+
+
+def _csv(name: str, first: str, last: str, columns, rows) -> web.Response:
+    """`rows` of (by, key, {column: value}) as a CSV download, each with the days it covers;
+    a column a row lacks is left empty."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=["from", "to", "by", "key",
-                                             *(f.name for f in fields(statistics.Figures))])
+    writer = csv.DictWriter(out, fieldnames=["from", "to", "by", "key", *columns])
     writer.writeheader()
-    for by, rows in figures.items():
-        for key, f in rows.items():
-            writer.writerow({"from": first, "to": last, "by": by, "key": key, **vars(f)})
+    for by, key, values in rows:
+        writer.writerow({"from": first, "to": last, "by": by, "key": key, **values})
     return web.Response(text=out.getvalue(), content_type="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="queue-{first}-{last}.csv"'})
+        "Content-Disposition": f'attachment; filename="{name}-{first}-{last}.csv"'})
 
 
 CHARTS = ("hourly", "waits", "ratings")
@@ -746,6 +786,7 @@ def routes(app: web.Application, office: OfficeServer) -> None:
             ("GET", "/api/keypads/{number}", keypad_text),
             ("POST", "/api/keypads/{number}", keypad_key),
             ("GET", "/api/reports", report), ("GET", "/api/reports.csv", report_csv),
+            ("GET", "/api/reports/hospital.csv", hospital_csv),
             ("GET", "/api/charts/{name}.svg", chart_svg),
             ("GET", "/api/users", list_users), ("POST", "/api/users", add_user),
             ("POST", "/api/users/{name}/remove", remove_user),

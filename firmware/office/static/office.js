@@ -40,6 +40,12 @@ const WORDS = {
     "to-room": "To a room's door", "to-queue": "Back to the queue", "any-room": "Back to the queue (any room)",
     assign: "Doctor…", "any-doctor": "Any doctor", "send-to": "Send on to", called: "called",
     serving: "serving", returning: "back from tests", patient: "Patient", waited: "Waited",
+    departments: "Departments", staff: "Doctor or staff", patients: "Patients", seen: "Seen",
+    missed: "Missed (checked in again)", left: "Left unseen", returns: "Returns after tests",
+    "average-consultation": "Average consultation", "longest-consultation": "Longest consultation",
+    "whole-visit": "Whole visit, registration to pharmacy", collected: "Collected at the pharmacy",
+    "left-visit": "Left", "still-open": "Still in the queues", "average-stay": "Average stay",
+    "median-stay": "Median stay", "longest-stay": "Longest stay", "hospital-csv": "CSV (departments)",
   },
   zh: {
     monitor: "监控", queue: "队列", reports: "报表", keypad: "虚拟键盘", devices: "设备",
@@ -73,6 +79,12 @@ const WORDS = {
     "to-queue": "回到候诊队列", "any-room": "回到候诊队列（任意诊室）", assign: "指定医生",
     "any-doctor": "任意医生", "send-to": "转到", called: "已呼叫", serving: "就诊中", returning: "检查后复诊",
     patient: "患者", waited: "已等候",
+    departments: "科室", staff: "医生或工作人员", patients: "患者人数", seen: "已就诊",
+    missed: "过号（重新签到）", left: "未就诊离开", returns: "检查后复诊",
+    "average-consultation": "平均就诊时长", "longest-consultation": "最长就诊时长",
+    "whole-visit": "全程：挂号至取药", collected: "已取药", "left-visit": "中途离开", "still-open": "仍在排队",
+    "average-stay": "平均停留时长", "median-stay": "停留时长中位数", "longest-stay": "最长停留时长",
+    "hospital-csv": "CSV（科室）",
   },
 };
 let lang = localStorage.getItem("lang") || (navigator.language.startsWith("zh") ? "zh" : "en");
@@ -251,12 +263,34 @@ PAGES.reports = (main) => {
           Object.entries(rows).map(([key, f]) => el("tr", {}, el("td", {}, key), el("td", {}, String(f.issued)),
             el("td", {}, String(f.served)), el("td", {}, minutes(f.average_wait)), el("td", {}, String(f.no_shows)),
             el("td", {}, f.ratings.join(" / ")))))),
+        r.hospital ? departments(r.hospital, days) : null,
         ...["hourly", "waits", "ratings"].map((chart) => el("img", { class: "chart", id: `chart-${chart}`, alt: chart, src: `/api/charts/${chart}.svg?days=${days}` })));
     } catch (error) { say(result, error.message); }
   }
   main.replaceChildren(el("h1", {}, t("reports")), form, result);
   return show();
 };
+
+function departments(h, days) {
+  // A hospital's figures: per stage, per doctor (or window's staff) and the whole visit.
+  const head = (...keys) => el("tr", {}, ...keys.map((key) => el("th", {}, t(key))));
+  const cells = (...values) => values.map((value) => el("td", {}, value));
+  const row = (f) => cells(String(f.patients), String(f.seen), `${f.missed} (${f.checked_in_again})`, String(f.left),
+    String(f.returns), minutes(f.average_wait), minutes(f.longest_wait), minutes(f.average_consultation), minutes(f.longest_consultation));
+  const columns = ["patients", "seen", "missed", "left", "returns", "average-wait", "longest-wait", "average-consultation", "longest-consultation"];
+  const v = h.visits;
+  return el("section", { id: "departments" },
+    el("h2", {}, t("departments")),
+    el("a", { href: `/api/reports/hospital.csv?days=${days}`, id: "hospital-csv" }, t("hospital-csv")),
+    el("table", { id: "stages" }, head("department", ...columns),
+      Object.entries(h.stages).map(([key, s]) => el("tr", { "data-stage": key }, el("td", {}, `${key} ${s.name_zh} ${s.name_en}`), row(s)))),
+    el("table", { id: "doctors" }, head("staff", ...columns),
+      Object.entries(h.doctors).map(([key, d]) => el("tr", { "data-doctor": key }, el("td", {}, `${key} ${d.name || ""}`), row(d)))),
+    el("h3", {}, t("whole-visit")),
+    el("table", { id: "visits" }, head("patients", "collected", "left-visit", "still-open", "average-stay", "median-stay", "longest-stay"),
+      el("tr", {}, cells(String(v.patients), String(v.collected), String(v.left), String(v.open),
+        minutes(v.average_stay), minutes(v.median_stay), minutes(v.longest_stay)))));
+}
 
 PAGES.keypad = async (main) => {
   const counters = me.role === "teller" ? [me.counter] : (await api("GET", "/api/monitor")).counters.map((c) => c.number);
