@@ -76,7 +76,8 @@ def parse_config(data: bytes, source: str | Path) -> ApplianceConfig:
         raise ConfigError(f"{source}: [his] needs the hospital's flow ([[stage]] tables)")
     if his is not None and his.adapter == "hl7" and office.enabled and \
             his.port in (office.port, office.screen_port):
-        raise ConfigError(f"{source}: [his], option 'port': {his.port} is the back office's")
+        raise ConfigError(f"{source}: [his], option 'port': {his.port} is the back office's"
+                          " (its [office] port or screen_port)")
     root.close()
     config = HallConfig(
         name=hall.text("name", NAME),

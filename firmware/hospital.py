@@ -44,12 +44,12 @@ def _appointment(hall: Hall, at: float, f: dict[str, Any]) -> str:
 
 
 def _cancel(hall: Hall, at: float, f: dict[str, Any]) -> str:
-    ticket = hall.cancel_visit(f["visit"], at)
+    ticket = hall.cancel_visit(f["visit"], at, f.get("patient"))
     return "appointment cancelled" if ticket is None else f"{ticket.label} cancelled"
 
 
 def _ready(hall: Hall, at: float, f: dict[str, Any]) -> str:
-    return f"{hall.ready(f['visit'], at).label} to the pharmacy"
+    return f"{hall.ready(f['visit'], at, f.get('patient')).label} to the pharmacy"
 
 
 OPERATIONS: dict[str, Callable[[Hall, float, dict[str, Any]], str]] = {

@@ -215,7 +215,7 @@ def _write_export(database: Path, folder: int, hall: HallConfig,
             with copy:                                  # the patients' identities stay on the
                 copy.execute("DELETE FROM users")       # box, not even in free pages
                 copy.execute("DELETE FROM tokens")
-                copy.execute("UPDATE patients SET patient = '', name = ''")
+                copy.execute("UPDATE patients SET patient = '', name = '', visit = id")
         finally:
             copy.close()
         with os.fdopen(os.open("queue.db", os.O_RDONLY | os.O_NOFOLLOW, dir_fd=folder)) as f:

@@ -138,7 +138,8 @@ class Hall(Journeys):
         """Raises ReconfigurationRefused, with the reason, when `new` would orphan anyone: a
         service people wait for that it removes or no counter of it serves, a counter a ticket
         was sent to or a teller is logged in at that it removes, a teller it removes who is
-        serving a customer."""
+        serving a customer; in a hospital, a doctor it removes whose patients wait, a stage it
+        removes whose registered patients wait for check-in."""
         day = self.today(now)
         for service, target, waiting in self.db.execute(
                 f"SELECT service, target_counter, COUNT(*) FROM tickets WHERE day = ?"
@@ -152,6 +153,19 @@ class Hall(Journeys):
             if target is None and not any(service in c.services for c in new.counters):
                 raise errors.ReconfigurationRefused(f"no counter serves {service} but"
                                                     f" {waiting} wait for it")
+        for doctor, waiting in self.db.execute(
+                f"SELECT doctor, COUNT(*) FROM tickets WHERE day = ? AND state IN {QUEUED}"
+                f" AND doctor IS NOT NULL GROUP BY 1", (day,)):
+            if new.teller(doctor) is None:
+                raise errors.ReconfigurationRefused(f"doctor {doctor} is gone but {waiting}"
+                                                    " patients are theirs")
+        for service, waiting in self.db.execute(
+                "SELECT service, COUNT(*) FROM tickets WHERE day = ? AND state = 'registered'"
+                " GROUP BY 1", (day,)):
+            if new.hospital.stage(service) is None:
+                raise errors.ReconfigurationRefused(
+                    f"{waiting} patients registered to {service} wait for check-in, which its"
+                    " [[stage]] holds")
         for row in self.db.execute("SELECT counter, teller FROM counter_sessions"):
             if new.counter(row["counter"]) is None:
                 raise errors.ReconfigurationRefused(f"counter {row['counter']} is gone but"
@@ -277,6 +291,7 @@ class Hall(Journeys):
         with transaction(self.db):
             self.db.execute("DELETE FROM counter_sessions WHERE counter = ?", (counter,))
             self._log(now, "logout", counter=counter, teller=teller)
+            self._clear_door(counter, now)
 
     def pause(self, counter: int, now: float) -> None:
         """Stop calling at this counter (the current ticket can still be finished)."""
@@ -345,11 +360,19 @@ class Hall(Journeys):
             return self._ticket(ticket.id)
 
     def skip(self, counter: int, now: float) -> Ticket:
-        """The called customer did not come: the ticket becomes a no-show."""
+        """The called customer did not come: the ticket becomes a no-show (or is held, where
+        its hospital stage says so)."""
         teller, ticket = self._current_for(counter, State.CALLED)
+        stage = self.config.hospital.stage(ticket.service)
         with transaction(self.db):
-            self._close(ticket.id, State.NO_SHOW, now)
-            self._log(now, "no_show", ticket.id, counter=counter, teller=teller, detail="skipped")
+            if stage is not None and stage.held:
+                self.db.execute("UPDATE tickets SET state = 'held' WHERE id = ?", (ticket.id,))
+                self._log(now, "hold", ticket.id, counter=counter, teller=teller,
+                          detail="skipped")
+            else:
+                self._close(ticket.id, State.NO_SHOW, now)
+                self._log(now, "no_show", ticket.id, counter=counter, teller=teller,
+                          detail="skipped")
             return self._ticket(ticket.id)
 
     def finish(self, counter: int, now: float) -> Ticket:
@@ -372,6 +395,9 @@ class Hall(Journeys):
         if service == ticket.service and to_counter in (None, counter):
             raise errors.WrongState(f"counter {counter}: {ticket.label} is already in that queue")
         staged = self._check_flow(ticket.service, service, "doctor")
+        if to_counter is not None and self.config.hospital.stage(ticket.service) and \
+                service not in self._counter(to_counter).services:
+            raise errors.NotInFlow(f"counter {to_counter} does not serve {service}")
         with transaction(self.db):
             self._close(ticket.id, State.TRANSFERRED, now)
             new_id = self._requeue(ticket, service, to_counter, keep_place and not staged, now)
@@ -608,18 +634,23 @@ class Hall(Journeys):
         rank = " ".join(f"WHEN ? THEN {i}" for i in range(len(services)))
         row = self.db.execute(   # sent to this counter: few, whatever their service
             f"SELECT id FROM tickets WHERE day = ? AND target_counter = ? AND state = 'waiting'"
-            f" ORDER BY vip DESC, CASE service {rank} ELSE 99 END, place LIMIT 1",
-            (day, counter, *services)).fetchone()
+            f" AND {self._mine(teller)} ORDER BY vip DESC, CASE service {rank} ELSE 99 END,"
+            f" place LIMIT 1", (day, counter, teller, *services)).fetchone()
         return row[0] if row is not None else self._first_waiting(day, services, teller)
 
-    def _first_waiting(self, day: str, services: tuple[str, ...], teller: str) -> int | None:
-        """The ticket sent to no counter that `teller` calls next from `services`: priority
-        tickets first, then the others, by place. In a hospital, a visit that belongs to a
-        doctor is only that doctor's, one who calls `own_only` calls no other, and returns
-        called "ahead" are not among these (see _next)."""
+    def _mine(self, teller: str) -> str:
+        """SQL: the visits `teller` may call (the parameter: their id). In a hospital, a visit
+        that belongs to a doctor is only that doctor's, and one who calls `own_only` calls no
+        other."""
         doctor = self.config.teller(teller)
-        mine = "doctor = ?" if doctor is not None and doctor.own_only else \
+        return "doctor = ?" if doctor is not None and doctor.own_only else \
             "(doctor IS NULL OR doctor = ?)"
+
+    def _first_waiting(self, day: str, services: tuple[str, ...], teller: str) -> int | None:
+        """The ticket sent to no counter that `teller` calls next from `services` (only those
+        they may call, see _mine): priority tickets first, then the others, by place; returns
+        called "ahead" are not among these (see _next)."""
+        mine = self._mine(teller)
         for vip, service in ((vip, s) for vip in (1, 0) for s in services):
             stage = self.config.hospital.stage(service)
             ahead = " AND is_return = 0" if stage is not None and stage.returns == "ahead" else ""

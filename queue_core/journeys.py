@@ -72,14 +72,21 @@ class Journeys:
                                                   now))
             self._log(now, "book", service=service, detail=slot)
 
-    def cancel_visit(self: Hall, visit: str, now: float) -> Ticket | None:
-        """The HIS cancelled registration or appointment `visit`: a patient not yet seen leaves
-        the queues. Returns their visit closed (None for an appointment never checked in)."""
-        row = self._patient(visit)
+    def cancel_visit(self: Hall, visit: str, now: float, patient: str | None = None
+                     ) -> Ticket | None:
+        """The HIS cancelled registration or appointment `visit` (of `patient`, when given): a
+        patient never seen at a room or window leaves the queues. Returns their visit closed
+        (None for an appointment never checked in)."""
+        row = self._patient(visit, patient)
         if row["cancelled"]:
             raise errors.WrongState(f"visit {visit} is cancelled already")
         latest = None if row["ticket_id"] is None else self._latest(row["ticket_id"])
-        if latest is not None and latest.state.value not in ("waiting", "registered", "held"):
+        if latest is not None and self.db.execute(   # called, and came: seen
+                "SELECT 1 FROM tickets WHERE day = ? AND label = ? AND called_at IS NOT NULL"
+                " AND state != 'no_show'", (latest.day, latest.label)).fetchone():
+            raise errors.WrongState(f"visit {visit}: {latest.label} has been seen")
+        if latest is not None and latest.state.value not in ("waiting", "registered", "held",
+                                                             "no_show"):
             raise errors.WrongState(f"visit {visit}: {latest.label} is {latest.state.value}")
         with transaction(self.db):
             self.db.execute("UPDATE patients SET cancelled = 1 WHERE id = ?", (row["id"],))
@@ -90,13 +97,14 @@ class Journeys:
             self._log(now, "cancel", latest.id, detail="by the HIS")
             return self._ticket(latest.id)
 
-    def ready(self: Hall, visit: str, now: float) -> Ticket:
-        """The pharmacy says the prescription of `visit` is ready: the patient joins the queue
-        of the pharmacy's stage, wherever they wait (or from where they were seen last)."""
+    def ready(self: Hall, visit: str, now: float, patient: str | None = None) -> Ticket:
+        """The pharmacy says the prescription of `visit` (of `patient`, when given) is ready:
+        the patient joins the queue of the pharmacy's stage, wherever they wait (or from where
+        they were seen last)."""
         pharmacy = self.config.hospital.pharmacy
         if pharmacy is None:
             raise errors.NotInFlow("no [hospital] pharmacy is configured")
-        row = self._patient(visit)
+        row = self._patient(visit, patient)
         if row["ticket_id"] is None or row["cancelled"]:
             raise errors.WrongState(f"visit {visit} has no patient in the queues")
         latest = self._latest(row["ticket_id"])
@@ -207,6 +215,12 @@ class Journeys:
             raise errors.WrongState(f"{label} is {ticket.state.value}")
         if counter is not None and ticket.service not in self._counter(counter).services:
             raise errors.WrongState(f"counter {counter} does not serve {ticket.service}")
+        if counter is not None and ticket.doctor is not None:
+            there = self.db.execute("SELECT teller FROM counter_sessions WHERE counter = ?",
+                                    (counter,)).fetchone()
+            if there is not None and there[0] != ticket.doctor:
+                raise errors.WrongState(f"{label} is {ticket.doctor}'s patient, and {there[0]}"
+                                        f" is at counter {counter}: assign them first")
         if counter == ticket.target_counter:
             return ticket
         with transaction(self.db):
@@ -217,13 +231,15 @@ class Journeys:
             return self._ticket(ticket.id)
 
     def assign(self: Hall, label: str, now: float, doctor: str | None) -> Ticket:
-        """Make a patient not yet called `doctor`'s (None: the department's, any doctor)."""
+        """Make a patient not yet called `doctor`'s (None: the department's, any doctor); one
+        waiting at a room's door goes back to the department's queue, at their place."""
         ticket = self._today_latest(label, now)
         if ticket.state.value not in ("waiting", "registered", "held"):
             raise errors.WrongState(f"{label} is {ticket.state.value}")
         self._doctor(doctor)
-        with transaction(self.db):
-            self.db.execute("UPDATE tickets SET doctor = ? WHERE id = ?", (doctor, ticket.id))
+        with transaction(self.db):   # off a door: the next forward takes them to the doctor's
+            self.db.execute("UPDATE tickets SET doctor = ?, target_counter = NULL WHERE id = ?",
+                            (doctor, ticket.id))
             self._log(now, "assign", ticket.id, teller=doctor,
                       detail=None if doctor else "any doctor")
             return self._ticket(ticket.id)
@@ -289,18 +305,41 @@ class Journeys:
         return None if row is None or row[0] is None else self.config.hospital.lane(row[0])
 
     def _to_front(self: Hall, ticket: Ticket, lane: Lane | None) -> None:
-        """A patient of a lane that goes `first`: ahead of the other priority patients."""
-        if lane is not None and lane.first:
-            self._place_at(ticket, 0)
+        """A patient of a lane that goes `first`: ahead of the other priority patients, after
+        those of such lanes before them."""
+        if lane is None or not lane.first:
+            return
+        firsts = [f.name for f in self.config.hospital.lanes if f.first]
+        ids = [i for i in self._group(ticket)[0] if i != ticket.id]
+        ahead = self.db.execute(
+            f"SELECT COUNT(*) FROM tickets t JOIN tickets f ON f.day = t.day"
+            f" AND f.label = t.label AND f.previous_id IS NULL JOIN patients p"
+            f" ON p.ticket_id = f.id WHERE t.id IN ({','.join('?' * len(ids)) or 'NULL'})"
+            f" AND p.lane IN ({','.join('?' * len(firsts))})", (*ids, *firsts)).fetchone()[0]
+        self._place_at(ticket, ahead)
+
+    def _clear_door(self: Hall, counter: int, now: float) -> None:
+        """A room closed (its doctor left): the patients called forward to its door go back to
+        the department's queue, at their places, for the next forward."""
+        door = [s.service for s in self.config.hospital.stages if s.door]
+        for (ticket_id,) in self.db.execute(
+                f"SELECT id FROM tickets WHERE target_counter = ? AND state = 'waiting' AND"
+                f" service IN ({','.join('?' * len(door)) or 'NULL'})", (counter, *door)
+                ).fetchall():
+            self.db.execute("UPDATE tickets SET target_counter = NULL WHERE id = ?",
+                            (ticket_id,))
+            self._log(now, "room", ticket_id, counter=counter, detail="the room closed")
 
     def _new_visit(self: Hall, visit: str) -> None:
         if self.db.execute("SELECT 1 FROM patients WHERE visit = ?", (visit,)).fetchone():
             raise errors.WrongState(f"visit {visit!r} is registered already")
 
-    def _patient(self: Hall, visit: str) -> sqlite3.Row:
+    def _patient(self: Hall, visit: str, patient: str | None = None) -> sqlite3.Row:
         row = self.db.execute("SELECT * FROM patients WHERE visit = ?", (visit,)).fetchone()
         if row is None:
             raise errors.UnknownPatient(f"no visit {visit!r}")
+        if patient is not None and patient != row["patient"]:
+            raise errors.UnknownPatient(f"visit {visit!r} is another patient's")
         return row
 
     def _check_in_booked(self: Hall, booked: sqlite3.Row, now: float) -> Ticket:

@@ -113,3 +113,10 @@ def test_a_screen_s_zones_are_checked():
     for bad in ('["ward"]', '["rooms", "rooms"]', "[]"):
         with pytest.raises(ConfigError, match='"info", "rooms", once each'):
             screens(f'\n[[screen]]\nname = "a"\nzones = {bad}\n')
+
+
+def test_a_masked_name_never_shows_whole():
+    from media.privacy import shown_name
+    assert [shown_name(n, "mask") for n in ("张三丰", "张三", "欧阳娜娜", "王", "John Smith")] == \
+        ["张*丰", "张*", "欧**娜", "*", "J********h"]
+    assert shown_name("张三", "numbers") == "" and shown_name("张三", "full") == "张三"

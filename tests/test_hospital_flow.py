@@ -266,3 +266,83 @@ def test_a_ready_prescription_of_an_earlier_day_is_refused(hall):
     hall.turn_day(at(8, day=24))
     with pytest.raises(errors.WrongState, match="not of today"):
         hall.ready("VN0", at(9, day=24))
+
+
+def test_a_door_is_the_doctors_and_empties_when_they_leave(hall):
+    """Patients at a room's door are called by the doctor they may be called by, and go back
+    to the queue when the room closes; a nurse moves no one to another doctor's door."""
+    general, own = registered(hall, 1)[0], registered(hall, 1, doctor="D01", minute=10)[0]
+    doctors(hall, 1)
+    assert {t.label for t in hall.forward(at(9))} == {general, own}
+    hall.logout(1, at(9, 1))                           # shift change: the door empties
+    assert [t.target_counter for t in hall.waiting(at(9, 1))["N"]] == [None, None]
+    hall.login(1, at(9, 2), "D03", pin_ok=True)       # the specialist: own patients only
+    assert hall.forward(at(9, 2)) == []
+    assert hall.call_next(1, at(9, 3)) is None
+    doctors(hall, 2)
+    with pytest.raises(errors.WrongState, match="D01's patient"):
+        hall.send_to_room(own, at(9, 4), 2)
+    hall.assign(own, at(9, 5), "D02")
+    assert {t.label for t in hall.forward(at(9, 5))} == {general, own}
+    assert {hall.call_next(2, at(9, 6)).label, hall.call_next(2, at(9, 7)).label} == \
+        {general, own}
+
+
+def test_emergencies_are_called_first_in_first_out(hall):
+    registered(hall, 1)
+    first = registered(hall, 1, lane="E", minute=10)[0]
+    second = registered(hall, 1, lane="E", minute=20)[0]
+    elderly = registered(hall, 1, lane="elderly", minute=30)[0]
+    assert [t.label for t in hall.waiting(at(9))["N"]][:3] == [first, second, elderly]
+
+
+def test_the_his_cannot_cancel_a_patient_who_has_been_seen(hall):
+    label = registered(hall, 1)[0]
+    doctors(hall, 1)
+    hall.call_next(1, at(9))
+    hall.transfer(1, at(9, 1), service="L")            # at the lab now, waiting
+    with pytest.raises(errors.WrongState, match="has been seen"):
+        hall.cancel_visit("VN0", at(9, 2))
+    missed = registered(hall, 1, minute=10)[0]
+    hall.call_next(1, at(9, 3))
+    hall.skip(1, at(9, 4))                             # called, never came: not seen
+    assert hall.cancel_visit("VN10", at(9, 5)).state is State.CANCELLED
+    with pytest.raises(errors.UnknownPatient, match="another patient"):
+        hall.ready("VN0", at(9, 6), patient="P999")
+    assert latest(hall, label).service == "L" and latest(hall, missed).state is State.CANCELLED
+
+
+def test_a_room_sends_a_patient_only_to_a_counter_of_the_stage_it_names(hall):
+    registered(hall, 1)
+    doctors(hall, 1)
+    hall.call_next(1, at(9))
+    with pytest.raises(errors.NotInFlow, match="counter 4 does not serve N"):
+        hall.transfer(1, at(9, 1), to_counter=4)       # surgery's room
+    with pytest.raises(errors.NotInFlow, match="counter 11 does not serve N"):
+        hall.transfer(1, at(9, 1), to_counter=11)
+    assert hall.transfer(1, at(9, 2), service="L", to_counter=11).target_counter == 11
+
+
+def test_a_patient_skipped_at_the_pharmacy_is_held(hall):
+    label = registered(hall, 1)[0]
+    doctors(hall, 1, 31)
+    hall.call_next(1, at(9))
+    hall.finish(1, at(9, 1))
+    hall.ready("VN0", at(9, 2))
+    hall.call_next(31, at(9, 3))
+    assert hall.skip(31, at(9, 4)).state is State.HELD
+    assert hall.release(label, at(9, 5)).state is State.WAITING
+
+
+def test_a_reconfiguration_may_not_orphan_a_doctors_patients_or_the_triage(hall):
+    from dataclasses import replace
+    registered(hall, 1, doctor="D05")
+    registered(hall, 1, check_in=False, minute=10)
+    without_doctor = replace(EXAMPLE, tellers=tuple(t for t in EXAMPLE.tellers
+                                                    if t.id != "D05"))
+    with pytest.raises(errors.ReconfigurationRefused, match="doctor D05"):
+        hall.check_reconfiguration(without_doctor, at(9))
+    without_flow = replace(EXAMPLE, hospital=replace(EXAMPLE.hospital, stages=(), lanes=(),
+                                                     pharmacy=None))
+    with pytest.raises(errors.ReconfigurationRefused, match="wait for check-in"):
+        hall.check_reconfiguration(without_flow, at(9))

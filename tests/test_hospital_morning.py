@@ -151,8 +151,8 @@ async def morning(app, port: int) -> dict:
         assert await staff.send(text) == ("AA", "")
     await bad_messages(staff, app)
     await lost_ack(staff, app)
-    visits = {row[0]: row[1] for row in app.hall.db.execute(
-        "SELECT t.label, p.visit FROM patients p JOIN tickets t ON t.id = p.ticket_id")}
+    visits = {row[0]: (row[1], row[2]) for row in app.hall.db.execute(
+        "SELECT t.label, p.visit, p.patient FROM patients p JOIN tickets t ON t.id = p.ticket_id")}
     assert len(visits) == PATIENTS + 1
 
     for label in sorted(visits):   # the triage desk, all but five who never come
@@ -195,8 +195,9 @@ async def morning(app, port: int) -> dict:
             busy = True
             await staff.key(desk, "finish")
             if desk != 11:   # paid: the pharmacy prepares it, the HIS says it is ready
-                assert await staff.send(msg.orm_o01(control=f"R{label}", visit=visits[label]))\
-                    == ("AA", "")
+                visit, patient = visits[label]
+                assert await staff.send(msg.orm_o01(control=f"R{label}", visit=visit,
+                                                    patient=patient)) == ("AA", "")
         for window in (31, 32):
             label = await staff.call(window)
             if label is None:
