@@ -147,12 +147,15 @@ class Journeys:
     # -- the triage desk and the nurse station ----------------------------------------------
 
     def check_in(self: Hall, key: str, now: float) -> Ticket:
-        """A patient at the triage desk: `key` is a booked appointment's visit id (a number is
-        issued now), a registered ticket's label (it joins the queue), or a missed number's
-        (过号: it queues again behind its stage's `missed_behind` patients)."""
+        """A patient at the triage desk: `key` is a registered ticket's label (it joins the
+        queue), a missed number's (过号: it queues again behind its stage's `missed_behind`
+        patients), or a booked appointment's visit id (a number is issued now); a label of
+        today comes first."""
         booked = self.db.execute("SELECT * FROM patients WHERE visit = ? AND ticket_id IS NULL"
                                  " AND cancelled = 0", (key,)).fetchone()
-        if booked is not None:
+        labelled = self.db.execute("SELECT 1 FROM tickets WHERE day = ? AND label = ?",
+                                   (self.today(now), key)).fetchone()
+        if booked is not None and labelled is None:
             return self._check_in_booked(booked, now)
         try:
             ticket = self._today_latest(key, now)

@@ -346,3 +346,10 @@ def test_a_reconfiguration_may_not_orphan_a_doctors_patients_or_the_triage(hall)
                                                      pharmacy=None))
     with pytest.raises(errors.ReconfigurationRefused, match="wait for check-in"):
         hall.check_reconfiguration(without_flow, at(9))
+
+
+def test_at_the_desk_a_number_of_today_comes_before_an_appointment_of_that_name(hall):
+    label = registered(hall, 1, check_in=False)[0]
+    hall.book(at(8), "N", "P5", "赵六", label)          # an HIS's appointment id "N001"
+    assert (hall.check_in(label, at(9)).label, latest(hall, label).state) == \
+        (label, State.WAITING)
