@@ -8,6 +8,7 @@ import contextlib
 import logging
 import sys
 import tomllib
+import unicodedata
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,18 +18,21 @@ from hl7.mllp import open_hl7_connection
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
+from config import load_config
 from config.his import HisConfig, read_his
-from config.table import ConfigError, Table
+from config.table import HIDDEN, ConfigError, Table
 from drivers.events import HisMessage
 from firmware import his
 from firmware.his import hl7 as adapter_module
 from firmware.his.hl7 import Hl7Adapter
-from queue_core import errors
+from queue_core import Hall as Queue, errors, open_database
 from hl7_messages import (FS_CR, GB18030, UTF8, VT, adt_a04, adt_a11, block, drop_segment,
                           orm_o01, replace_field, segments, siu_s12)
 
 pytestmark = pytest.mark.filterwarnings("error")   # e.g. python-hl7's utcnow() ACKs
 ZONE = "Asia/Shanghai"   # the hall's; the board runs in UTC
+# hl7apy has no 2.7.1, and its 2.3 has no MSH-9.3 (ACK^A04^ACK): those ACKs are checked thus
+CHECKED_AS = {"2.3": "2.3.1", "2.7.1": "2.7"}
 
 
 class Hall:
@@ -46,6 +50,23 @@ class Hall:
             raise self.refusal
 
 
+class OnceHall:
+    """The loop's side of `deliver` by the hall's own rule (Hall.his_once on a database): a
+    control id is applied once, its resend (the same digest) changes nothing and is taken, a
+    control id reused with another digest is refused."""
+
+    def __init__(self, db_path: Path):
+        example = Path(__file__).parents[1] / "config" / "examples" / "hospital.toml"
+        self.queue = Queue(open_database(db_path), load_config(example).hall)
+        self.applied: list[HisMessage] = []
+
+    async def deliver(self, message: HisMessage) -> None:
+        with self.queue.his_once(message.source, message.control, message.digest,
+                                 message.at) as fresh:
+            if fresh:
+                self.applied.append(message)
+
+
 class Ack:
     """An acknowledgement's fields, by HL7 numbering; checked strictly by hl7apy first."""
 
@@ -55,6 +76,9 @@ class Ack:
         checked = self.text
         if not self.msa(2):   # (no control id to echo: everything else is checked)
             checked = checked.replace(f"\rMSA|{self.code}||", f"\rMSA|{self.code}|?|")
+        version = self.msh(12).split("^")[0]
+        if version in CHECKED_AS:
+            checked = checked.replace(f"|{version}|", f"|{CHECKED_AS[version]}|", 1)
         parse_message(checked, validation_level=VALIDATION_LEVEL.STRICT).validate()
 
     def msh(self, n: int) -> str:
@@ -232,6 +256,21 @@ def test_segment_ends_of_any_kind_are_read_and_a_resend_has_the_same_digest():
     assert hall.messages[-1].digest != hall.messages[0].digest
 
 
+def test_a_resend_stamped_anew_is_the_same_message_and_another_body_is_not(db_path):
+    """An HIS that builds its resend again stamps a new MSH-7: it is the message applied, and
+    answered AA without being applied twice; another content under that control id is not."""
+    hall = OnceHall(db_path)
+    text = replace_field(adt_a04(), "MSH", 7, "20261124090000")
+    resent = replace_field(text, "MSH", 7, "20261124090512+0800")
+    other = replace_field(resent, "PV1", 19, "V9999")
+    acks = send(text, resent.replace("\r", "\r\n"), other, hall=hall)
+    assert [(a.code, a.msa(2)) for a in acks] == [("AA", "ADT0001")] * 2 + [("AE", "ADT0001")]
+    assert (acks[2].error, acks[2].reason) == \
+        ("205", "message control id 'ADT0001' was used by another message")
+    assert [m.fields["visit"] for m in hall.applied] == ["V1001"]
+    hall.queue.db.close()
+
+
 # -- character sets --------------------------------------------------------------------------
 
 def test_gb18030_names_round_trip():
@@ -333,6 +372,82 @@ def test_a_broken_message_is_rejected_and_never_reaches_the_hall(name, caplog):
         assert ack.msa(2) == message.split("\r")[0].split("|")[9]   # MSH-10 echoed
     assert "Traceback" not in caplog.text and "张" not in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("processing, echoed", [
+    ("", "P"), (" P", "P"), ("P ", "P"), ("p", "P"), ("P^R", "P^R"), ("P^A", "P^A"),
+    ("T", "T"), ("D", "D"), ("X", "P")])
+def test_only_a_processing_id_of_production_is_taken(processing, echoed):
+    """MSH-11: production (P, or P^T: current), not an archive's (P^A), a restore's (P^R),
+    training, debugging or nothing said; the ACK echoes it when it is a processing id (table
+    0103)."""
+    hall = Hall()
+    [ack] = send(replace_field(adt_a04(), "MSH", 11, processing), hall=hall)
+    assert (ack.code, ack.error, ack.msa(2), ack.msh(11)) == ("AR", "202", "ADT0001", echoed)
+    assert ack.reason == f"MSH-11 is {repr(processing) if processing else 'empty'}: this box is" \
+                         " a live hall and takes production messages only (MSH-11 P or P^T)"
+    assert hall.messages == []
+
+
+def test_production_current_processing_is_taken():
+    hall = Hall()
+    [ack] = send(replace_field(adt_a04(), "MSH", 11, "P^T"), hall=hall)
+    assert (ack.code, ack.msh(11), len(hall.messages)) == ("AA", "P^T", 1)
+
+
+@pytest.mark.parametrize("version", ["2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7",
+                                     "2.7.1", "2.8", "2.8.1", "2.8.2", "2.5^CHN", " 2.4 "])
+def test_hl7_versions_2_3_to_2_8_are_taken_and_echoed(version):
+    hall = Hall()
+    [ack] = send(replace_field(adt_a04(), "MSH", 12, version), hall=hall)
+    assert (ack.code, ack.msh(12)) == ("AA", version if version != " 2.4 " else "2.5")
+    assert len(hall.messages) == 1
+
+
+@pytest.mark.parametrize("version", ["2.1", "2.2", "2.9", "3.0", "abc", "", "2.5.2", "v2.5",
+                                     "^2.5"])
+def test_another_hl7_version_is_rejected(version):
+    hall = Hall()
+    [ack] = send(replace_field(adt_a04(), "MSH", 12, version), hall=hall)
+    read = version.split("^")[0]
+    assert (ack.code, ack.error, ack.msa(2), ack.msh(12)) == ("AR", "203", "ADT0001", "2.5")
+    assert ack.reason == f"MSH-12 (version id) is {repr(read) if read else 'empty'}: this box" \
+                         " takes HL7 v2 2.3, 2.3.1, 2.4, 2.5, 2.5.1, 2.6, 2.7, 2.7.1, 2.8," \
+                         " 2.8.1, 2.8.2"
+    assert hall.messages == []
+
+
+def clean(ack: Ack) -> bool:
+    """Nothing in the ACK but its segment ends is a control or invisible character."""
+    return not any(unicodedata.category(c) in HIDDEN for c in ack.text.replace("\r", ""))
+
+
+@pytest.mark.parametrize("field, sent, where, echoed", [
+    (10, "X\x1b[31mRED", "MSA-2", "X[31mRED"),
+    (10, "X\\X1B\\[31mRED", "MSA-2", "X[31mRED"),          # an escape standing for ESC
+    (10, "X\u200bY\u2028Z\x85", "MSA-2", "XYZ"),
+    (10, "A^B&C~D", "MSA-2", "A\\S\\B\\T\\C\\R\\D"),    # an ST: its separators escaped
+    (10, "A\\Q\\B", "MSA-2", "A\\E\\Q\\E\\B"),          # an escape it does not read, as typed
+    (9, "ADT^A\x1b[31m04^ADT_A01", "MSH-9", "ACK^A[31m04^ACK"),
+    (9, "ADT^A04&X~ADT^A05", "MSH-9", "ACK^A04\\T\\X^ACK"),
+    (3, "H\\X07\\IS^1.2.3\x1b^ISO~X", "MSH-5", "HIS^1.2.3^ISO"),
+    (4, "RIVERSIDE^1.2.3^ISO", "MSH-6", "RIVERSIDE^1.2.3^ISO"),   # components kept
+    (4, "RIVER\u202eSIDE", "MSH-6", "RIVERSIDE"),
+    (11, "T\x1b", "MSH-11", "T"),
+    (12, "2.5\x1b", "MSH-12", "2.5"),
+])
+def test_nothing_echoed_carries_a_control_or_a_stray_separator(field, sent, where, echoed):
+    """What the ACK echoes is read and escaped again, without control or invisible
+    characters, whether the message is taken or rejected."""
+    [ack] = send(replace_field(adt_a04(), "MSH", field, sent))
+    segment, n = where.split("-")
+    assert (ack.msh if segment == "MSH" else ack.msa)(int(n)) == echoed
+    assert clean(ack)
+
+
+def test_a_reason_with_a_control_character_is_sent_without_it():
+    [ack] = send(adt_a11(), hall=Hall(errors.UnknownPatient("no visit 'V1'\x1b[2J\u2029|")))
+    assert (ack.code, ack.reason) == ("AE", "no visit 'V1'[2J|") and clean(ack)
 
 
 def test_a_refusal_by_the_hall_is_an_application_error_with_its_reason():

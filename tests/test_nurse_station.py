@@ -135,7 +135,11 @@ def test_the_nurse_station_s_api_refuses_what_is_wrong_and_changes_nothing(tmp_p
             assert (await who.call("POST", "/api/tickets/N002/hold", {}))[0] == status
         for path, body, status, why in (
                 ("/api/nurse/check-in", {"key": ""}, 400, "label or an appointment"),
-                ("/api/nurse/check-in", {"key": "N 001"}, 400, "no spaces"),
+                ("/api/nurse/check-in", {"key": " \t"}, 400, "label or an appointment"),
+                ("/api/nurse/check-in", {"key": "N\x1b001"}, 400, "no control"),
+                ("/api/nurse/check-in", {"key": "N\u200b001"}, 400, "no control"),
+                ("/api/nurse/check-in", {"key": "N" * 101}, 400, "1-100 characters"),
+                ("/api/nurse/check-in", {"key": "N 001"}, 404, "no ticket 'N 001'"),
                 ("/api/nurse/check-in", {"key": 1}, 400, "must be a JSON string"),
                 ("/api/nurse/check-in", {"label": "N001"}, 400, "unknown field"),
                 ("/api/nurse/check-in", {"key": "N999"}, 404, "no ticket 'N999'"),
@@ -169,6 +173,23 @@ def test_the_nurse_station_s_api_refuses_what_is_wrong_and_changes_nothing(tmp_p
         assert [p["label"] for p in ward["held"]] == ["N005"] and not ward["rooms"][1]["door"]
         assert {row[0] for row in app.hall.db.execute(
             "SELECT by_user FROM events WHERE id > ?", (before,))} == {"sam"}
+    asyncio.run(_office(tmp_path, test))
+
+
+def test_an_appointment_booked_with_a_space_and_chinese_is_checked_in_by_its_id(tmp_path):
+    """The HIS may book an appointment as any text of up to 100 characters: the triage desk
+    checks it in as typed, the spaces around it left out."""
+    db = open_database(tmp_path / "queue.db")
+    Queue(db, load_config(HOSPITAL).hall).book(time.time(), "N", "P15", "孙小八", "预约 15")
+    db.close()
+
+    async def test(app, day, server, admin, client):
+        status, ticket = await admin.call("POST", "/api/nurse/check-in", {"key": " 预约 15 "})
+        assert (status, ticket) == (200, {"label": "N001", "service": "N", "state": "waiting"})
+        _, ward = await admin.call("GET", "/api/nurse?department=N")
+        assert [(p["label"], p["name"]) for p in ward["waiting"]] == [("N001", "孙小八")]
+        status, data = await admin.call("POST", "/api/nurse/check-in", {"key": "预约 15"})
+        assert status == 404 and "no ticket '预约 15' today" in data["error"]   # once only
     asyncio.run(_office(tmp_path, test))
 
 

@@ -3,7 +3,8 @@ when a prescription is ready, and each message gets its acknowledgement.
 
 The HIS connects to `[his] address:port` and sends each message in an MLLP block (<VT> message
 <FS><CR>); the box answers each with an original-mode ACK, in order, on that connection.
-Messages taken (fields as HL7 v2.3 to v2.8 place them; the first repetition of each):
+Messages taken (fields as HL7 v2.3 to v2.8 place them; the first repetition of each; MSH-11
+P or P^T, MSH-12.1 one of VERSIONS):
 
 - ADT^A04 (register a patient) -> register: PID-3.1 patient id, PID-5 name (family name, then
   given name), PV1-3.1 department (point of care: a code a [[stage]] lists in `his`), PV1-7.1
@@ -21,18 +22,23 @@ Messages taken (fields as HL7 v2.3 to v2.8 place them; the first repetition of e
 
 The answer's MSA-1 is AR when the message is refused for its form and never reaches the hall:
 not HL7 (no MSH first, bad separators), a segment without a valid id ([A-Z0-9]{3}), a second
-MSH, no control id (MSH-10), MSH-18 naming another character set than `[his] charset` (empty
-and ASCII are taken), bytes that are not of that character set, an unknown escape sequence, a
-message type or trigger not listed above, a missing PID (PV1, SCH, ORC) or required field, a
-field with control characters or longer than 100 characters, or a message over 64 KiB. It is
-AE when the hall refused it (the QueueError's reason: no such department, a control id reused
-for another message, no such patient...) or did not answer within 10 s ("the hall is busy;
-send it again": it may still be applied, and its resend is then answered AA, for the hall
-applies a control id once, comparing the digest of the text, segment ends normalised). It is AA
+MSH, no control id (MSH-10), MSH-11 other than P or P^T (training, debugging, an archive's or
+a restore's message; empty), a version (MSH-12.1) not in VERSIONS, MSH-18 naming another
+character set than `[his] charset` (empty and ASCII are taken), bytes that are not of that
+character set, an unknown escape sequence, a message type or trigger not listed above, a
+missing PID (PV1, SCH, ORC) or required field, a field with control characters or longer than
+100 characters, or a message over 64 KiB. It is AE when the hall refused it (the QueueError's
+reason: no such department, a control id reused for another message, no such patient...) or did
+not answer within 10 s ("the hall is busy; send it again": it may still be applied, and its
+resend is then answered AA, for the hall applies a control id once, comparing the digest of the
+text, segment ends normalised and MSH-7 left out: a resend may be stamped anew). It is AA
 otherwise, a resend of a message applied included. MSA-2 echoes MSH-10, MSA-3 says why, ERR-3
 carries the code of HL7 table 0357. The ACK's MSH: our `application`/`facility`, the sender's
 MSH-3/MSH-4 as receiver, the hall's local time (MSH-7), ACK^<trigger>^ACK, a fresh control id,
-MSH-11/MSH-12 echoed, MSH-18 the site's character set; in the sender's separators.
+MSH-11 echoed when it is D, P or T (else P), MSH-12 when taken (else VERSION), MSH-18 the
+site's character set; in the sender's separators. What is echoed is read (unescaped) and
+escaped again, without control or invisible characters: nothing the HIS sent comes back as a
+control, or as a separator it did not mean.
 
 The input is untrusted: at most 8 connections at once (more are closed at once), from the
 `senders` only when listed (others are closed; both logged at most once a minute per address),
@@ -52,12 +58,13 @@ import re
 import secrets
 import string
 import time
+import unicodedata
 from datetime import datetime
 
 from hl7.mllp import start_hl7_server
 
 from config.his import HisConfig
-from config.table import shown
+from config.table import HIDDEN, shown
 from drivers.events import HisMessage
 from firmware.his import KINDS, Deliver, unfit
 from queue_core import errors
@@ -72,7 +79,9 @@ IDLE_SECONDS = 600.0      # a connection silent this long is closed
 DELIVER_SECONDS = 10.0    # the hall's answer, at most; then AE "busy"
 SEND_SECONDS = 10.0       # a sender that reads no answers this long is dropped
 LOG_EVERY = 60.0          # seconds between two lines on one refused address
-VERSION = "2.5"           # MSH-12 when the message had none readable
+VERSION = "2.5"           # the ACK's MSH-12 when the message's is not one taken
+VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2")
+PROCESSING = {"D", "P", "T"}   # MSH-11.1 (table 0103) an ACK may echo; only P is taken
 TYPES = {"ADT^A04": "register", "ADT^A11": "cancel", "SIU^S12": "appointment",
          "ORM^O01": "ready"}
 # [his] charset: its MSH-18 (HL7 table 0211), Python's codec, and the MSH-18 names taken.
@@ -84,7 +93,7 @@ FORMATTING = re.compile(r"[HN]|\.(br|sp|fi|nf|in|ti|sk|ce)[+-]?[0-9]*")   # drop
 HEX = re.compile(r"X([0-9A-Fa-f]{2})+")
 CODES = {100: "Segment sequence error", 101: "Required field missing", 102: "Data type error",
          200: "Unsupported message type", 201: "Unsupported event code",
-         202: "Unsupported processing id",
+         202: "Unsupported processing id", 203: "Unsupported version id",
          204: "Unknown key identifier", 205: "Duplicate key identifier",
          206: "Application record locked", 207: "Application internal error"}   # table 0357
 LABELS = {"patient": "patient id", "name": "patient name", "department": "department",
@@ -125,7 +134,6 @@ class Message:
                 raise Refused(f"segment {n} is a second MSH: one message per block")
             fields = line.split(self.field)
             self.segments.append(fields if n > 1 else [fields[0], self.field, *fields[1:]])
-        self.text = "\r".join(lines)   # the content, whatever ends its segments
 
     @property
     def header(self) -> list[str]:
@@ -173,11 +181,46 @@ class Message:
         return "".join(text)
 
     def escaped(self, text: str) -> str:
-        """`text` as a field of this message: its separators escaped, line ends as spaces."""
+        """`text` as a field of this message: its separators escaped, line ends as spaces,
+        other control or invisible characters left out."""
         signs = {self.field: "F", self.component: "S", self.subcomponent: "T",
                  self.repetition: "R", self.escape: "E"}
         return "".join(f"{self.escape}{signs[c]}{self.escape}" if c in signs else
-                       " " if c in "\r\n" else c for c in text)
+                       " " if c in "\r\n" else c for c in text
+                       if c in "\r\n" or unicodedata.category(c) not in HIDDEN)
+
+    def echo(self, raw: str, parts: bool = True) -> str:
+        """A field of the sender's (`raw`, as sent) to send back: its first repetition, each
+        component and subcomponent read and escaped again; `parts` False: the whole as one
+        text (an ST: the control id), any separator in it escaped. An escape this box does
+        not read is sent back as typed; control or invisible characters are left out, those
+        an escape (\\X1B\\) stood for too."""
+        if not parts:
+            return self.escaped(self._read(raw))
+        return self.component.join(
+            self.subcomponent.join(self.escaped(self._read(piece))
+                                   for piece in component.split(self.subcomponent))
+            for component in raw.split(self.repetition)[0].split(self.component))
+
+    def part(self, raw: str, component: int) -> str:
+        """Component `component` of a raw field's first repetition, as sent ("" if none)."""
+        parts = raw.split(self.repetition)[0].split(self.component)
+        return parts[component - 1] if component <= len(parts) else ""
+
+    def _read(self, raw: str) -> str:
+        try:
+            return self._unescape(raw, "")
+        except Refused:
+            return raw
+
+    def digest(self) -> str:
+        """The SHA-256 of the content, whatever ends its segments, and without MSH-7 (the
+        time it was sent: an HIS's resend may stamp it anew, and is the same message)."""
+        header = [*self.header] + [""] * (8 - len(self.header))
+        header[7] = ""
+        segments = [[header[0], *header[2:]], *self.segments[1:]]
+        text = "\r".join(self.field.join(segment) for segment in segments)
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 PLAIN = Message("MSH|^~\\&|||||||||", "ascii")   # the answer's form to what is no message
@@ -308,7 +351,7 @@ class Hl7Adapter:
         if kind is None:
             return self._ack(message, "AA", "ignored: not a ready prescription")
         his = HisMessage(kind, time.time(), fields, source, message.value(msh, 10),
-                         hashlib.sha256(message.text.encode()).hexdigest())
+                         message.digest())
         try:
             async with asyncio.timeout(DELIVER_SECONDS):
                 await self.deliver(his)
@@ -329,9 +372,15 @@ class Hl7Adapter:
         msh = m.header
         if not m.value(msh, 10):
             raise Refused("MSH-10 (message control id) is empty", 101)
-        if m.value(msh, 11) not in ("P", ""):   # a training or debugging message
-            raise Refused(f"MSH-11 is {shown(m.value(msh, 11))}: this box is a live hall and"
-                          " takes production messages (P) only", 202)
+        processing = msh[11] if len(msh) > 11 else ""
+        if processing not in ("P", f"P{m.component}T"):   # not training, debugging, an
+            # archive's (P^A) or a restore's (P^R): production, current (P, or P^T)
+            raise Refused(f"MSH-11 is {shown(processing) if processing else 'empty'}: this box"
+                          " is a live hall and takes production messages only (MSH-11 P or"
+                          " P^T)", 202)
+        if (version := m.value(msh, 12)) not in VERSIONS:
+            raise Refused(f"MSH-12 (version id) is {shown(version) if version else 'empty'}:"
+                          f" this box takes HL7 v2 {', '.join(VERSIONS)}", 203)
         declared = re.sub(r"[\s_-]", "", m.value(msh, 18).upper())
         if declared not in self.names | ANY_CHARSET:
             raise Refused(f"MSH-18 names the character set {shown(m.value(msh, 18))}; this box"
@@ -388,15 +437,18 @@ class Hl7Adapter:
              error: int | None = None) -> bytes:
         """The ACK (MSA-1 `code`) of `message` (None: bytes that are no message), logged."""
         m = message or PLAIN
-        msh = ["".join(filter(str.isprintable, f)) for f in m.header] + [""] * 13   # echoed
-        c = m.component
-        trigger = msh[9].split(c)[1] if c in msh[9] else ""
+        msh, c = m.header + [""] * 13, m.component   # the sender's fields, as sent
+        trigger = m.echo(m.part(msh[9], 2), parts=False)
+        processing, version = m.echo(msh[11]), m.echo(msh[12])
         header = [msh[2], m.escaped(self.config.application), m.escaped(self.config.facility),
-                  msh[3], msh[4], datetime.now(self.zone).strftime("%Y%m%d%H%M%S"), "",
-                  f"ACK{c}{trigger}{c}ACK", secrets.token_hex(10),
-                  msh[11] or "P", msh[12] or VERSION, "", "", "", "", "", self.charset]
+                  m.echo(msh[3]), m.echo(msh[4]), datetime.now(self.zone).strftime("%Y%m%d%H%M%S"),
+                  "", f"ACK{c}{trigger}{c}ACK", secrets.token_hex(10),
+                  processing if m.part(processing, 1) in PROCESSING else "P",
+                  version if m.part(version, 1) in VERSIONS else VERSION,
+                  "", "", "", "", "", self.charset]
         segments = [["MSH", m.field.join(header)],
-                    ["MSA", code, msh[10]] + ([m.escaped(reason)] if reason else [])]
+                    ["MSA", code, m.echo(msh[10], parts=False)] +
+                    ([m.escaped(reason)] if reason else [])]
         if error is not None:
             segments.append(["ERR", "", "", f"{error}{c}{CODES[error]}{c}HL70357", "E"])
         log.info("HL7 %s %s: %s%s", shown(msh[9]), shown(msh[10]), code,

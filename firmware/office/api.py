@@ -29,6 +29,7 @@ from firmware.office.sessions import Session
 from firmware.signature import read_key, sign
 from firmware.stick import CONFIG_NAME, SIGNATURE_NAME
 from firmware import update
+from firmware.his import unfit
 from firmware.office import media
 from queue_core import playlist, statistics, users, visit_statistics
 from queue_core.model import HallConfig
@@ -50,8 +51,8 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 NAME_RULE = "must be 1-32 letters, digits, _ . -, beginning with a letter or digit"
 WORD = re.compile(r"[A-Za-z0-9@]{1,16}")   # a keypad key's words: B, back, @2, T01, 1111
 DIGITS = re.compile(r"[0-9]+")   # (str.isdigit takes other scripts' digits too)
-CHECK_IN = re.compile(r"[!-~]{1,64}")   # a label, or an appointment's visit id as the HIS sent it
-CHECK_IN_RULE = "must be a ticket's label or an appointment's number (1-64 characters, no spaces)"
+CHECK_IN_RULE = "must be a ticket's label or an appointment's number (1-100 characters, no" \
+                " control or invisible ones)"
 
 
 def allowed(*roles: str):
@@ -102,6 +103,14 @@ def _password(value: str) -> bool:
 
 
 PASSWORD_RULE = "must be 10-128 printable characters, not only spaces"
+
+
+def _check_in_key(value: str) -> bool:
+    """A ticket's label, or an appointment's id as the HIS may send it (a field firmware.his
+    takes: up to 100 characters, no control or invisible one), once the white space around it
+    (a scanner's Enter too) is stripped."""
+    key = value.strip()
+    return key != "" and unfit(key) is None
 
 
 def _label(request: web.Request) -> str:
@@ -328,8 +337,9 @@ async def get_nurse(office: OfficeServer, request: web.Request) -> web.Response:
 async def check_in(office: OfficeServer, request: web.Request) -> web.Response:
     """The triage desk: a registered patient's label, a missed one's (they queue again), or a
     booked appointment's number (a ticket is numbered now)."""
-    data = await body(request, key=(str, CHECK_IN.fullmatch, CHECK_IN_RULE))
-    return web.json_response(await office.command(request[SESSION], "check_in", **data))
+    data = await body(request, key=(str, _check_in_key, CHECK_IN_RULE))
+    return web.json_response(await office.command(request[SESSION], "check_in",
+                                                  key=data["key"].strip()))
 
 
 @allowed(*MANAGERS)

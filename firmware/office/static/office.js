@@ -348,7 +348,7 @@ PAGES.nurse = (main) => {
       say(message, `${t("checked-in")}: ${ticket.label}`, true);
       checkIn.reset();
     } catch (error) { say(message, error.message); }
-  } }, el("label", {}, t("check-in-key"), el("input", { name: "key", required: true, maxlength: 64, autocomplete: "off" })),
+  } }, el("label", {}, t("check-in-key"), el("input", { name: "key", required: true, maxlength: 100, autocomplete: "off" })),
   el("button", { type: "submit" }, t("check-in")));
   main.replaceChildren(el("h1", {}, t("nurse")), el("label", {}, `${t("department")} `, choose), checkIn, message, board);
 
