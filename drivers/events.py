@@ -157,7 +157,7 @@ class HisMessage:
     #                          or the QueueError refusing it (its str() is the reason)
 
     def __repr__(self) -> str:
-        """Never the patient's name: events are logged."""
-        fields = {k: "***" if k == "name" else v for k, v in self.fields.items()}
+        """Never the patient's name or id: events are logged."""
+        fields = {k: "***" if k in ("name", "patient") else v for k, v in self.fields.items()}
         return (f"HisMessage({self.kind!r}, source={self.source!r}, control={self.control!r},"
                 f" fields={fields})")

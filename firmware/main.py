@@ -466,10 +466,11 @@ class Appliance:
                 self.hall.config.counter(event.counter).kind))
         elif event.key != "rate":   # its call, if one was waiting to be said, no longer stands
             self.devices.audio.withdraw(event.counter)
-        if isinstance(result, Ticket) and result.state is State.NO_SHOW:
+        if isinstance(result, Ticket) and result.state in (State.NO_SHOW, State.HELD):
+            word = "no-show" if result.state is State.NO_SHOW else "held"
             self.devices.office.report(f"{result.label} did not come to counter {event.counter}:"
-                                       " no-show")
-            self._alarm(event.counter, f"{result.label} NO-SHOW")
+                                       f" {word}")
+            self._alarm(event.counter, f"{result.label} {word.upper()}")
             return
         if event.key == "rate":
             self._alarm(event.counter, "THANK YOU")

@@ -216,6 +216,7 @@ def _write_export(database: Path, folder: int, hall: HallConfig,
                 copy.execute("DELETE FROM users")       # box, not even in free pages
                 copy.execute("DELETE FROM tokens")
                 copy.execute("UPDATE patients SET patient = '', name = '', visit = id")
+                copy.execute("DELETE FROM his_messages")   # digests: a name could be guessed
         finally:
             copy.close()
         with os.fdopen(os.open("queue.db", os.O_RDONLY | os.O_NOFOLLOW, dir_fd=folder)) as f:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Iterator
 
 from queue_core import errors
@@ -129,6 +130,7 @@ class Hall(Journeys):
                                     (row["counter"],))
                     self._log(now, "logout", counter=row["counter"], teller=row["teller"],
                               detail="no longer configured")
+                    self._clear_door(row["counter"], now)
                     done.append(f"teller {row['teller']} logged out at counter {row['counter']}:"
                                 " no longer configured")
         self.config = new
@@ -395,9 +397,10 @@ class Hall(Journeys):
         if service == ticket.service and to_counter in (None, counter):
             raise errors.WrongState(f"counter {counter}: {ticket.label} is already in that queue")
         staged = self._check_flow(ticket.service, service, "doctor")
-        if to_counter is not None and self.config.hospital.stage(ticket.service) and \
-                service not in self._counter(to_counter).services:
-            raise errors.NotInFlow(f"counter {to_counter} does not serve {service}")
+        if to_counter is not None and self.config.hospital.stage(ticket.service):
+            if service not in self._counter(to_counter).services:
+                raise errors.NotInFlow(f"counter {to_counter} does not serve {service}")
+            self._may_wait_at(replace(ticket, doctor=None), to_counter)   # (a new visit's)
         with transaction(self.db):
             self._close(ticket.id, State.TRANSFERRED, now)
             new_id = self._requeue(ticket, service, to_counter, keep_place and not staged, now)
@@ -735,18 +738,20 @@ class Hall(Journeys):
             self._send_back(ticket, now)
 
     def _send_back(self, ticket: Ticket, now: float) -> None:
-        """A visit finished at tests: the patient goes back to the doctor who sent them there
-        (the visit before, transferred from a room), in that doctor's queue."""
+        """A visit finished at tests: the patient goes back where they were sent from (the
+        visit before, transferred): to the doctor who sent them, in that doctor's queue; sent
+        by a nurse from a queue, to that queue at their place there."""
         sent_by = self._ticket(ticket.previous_id)
-        if sent_by.state is not State.TRANSFERRED or sent_by.teller is None:
+        if sent_by.state is not State.TRANSFERRED:
             return
         home = self.config.hospital.stage(sent_by.service)
-        new_id = self._requeue(ticket, sent_by.service, None, False, now,
-                               doctor=sent_by.teller, is_return=True)
-        if home is not None and home.returns == "place":   # the place they had with the doctor
+        doctor = sent_by.teller or sent_by.doctor
+        new_id = self._requeue(ticket, sent_by.service, None, False, now, doctor=doctor,
+                               is_return=sent_by.teller is not None)
+        if sent_by.teller is None or home is not None and home.returns == "place":
             self.db.execute("UPDATE tickets SET place = ? WHERE id = ?", (sent_by.place, new_id))
-        self._log(now, "return", new_id, teller=sent_by.teller,
-                  detail=f"back to {sent_by.teller} from {ticket.service}")
+        self._log(now, "return", new_id, teller=doctor,
+                  detail=f"back to {doctor or sent_by.service} from {ticket.service}")
 
     def _close(self, ticket_id: int, state: State, now: float) -> None:
         self.db.execute("UPDATE tickets SET state = ?, finished_at = ? WHERE id = ?",

@@ -160,6 +160,9 @@ class Journeys:
         try:
             ticket = self._today_latest(key, now)
         except errors.UnknownTicket:
+            if self.db.execute("SELECT 1 FROM patients WHERE visit = ? AND ticket_id IS NOT"
+                               " NULL", (key,)).fetchone():
+                raise errors.WrongState(f"appointment {key!r} is checked in already") from None
             raise errors.UnknownTicket(f"no ticket {key!r} today, nor an appointment booked"
                                        " as that") from None
         stage = self.config.hospital.stage(ticket.service) or Stage(ticket.service)
@@ -218,12 +221,8 @@ class Journeys:
             raise errors.WrongState(f"{label} is {ticket.state.value}")
         if counter is not None and ticket.service not in self._counter(counter).services:
             raise errors.WrongState(f"counter {counter} does not serve {ticket.service}")
-        if counter is not None and ticket.doctor is not None:
-            there = self.db.execute("SELECT teller FROM counter_sessions WHERE counter = ?",
-                                    (counter,)).fetchone()
-            if there is not None and there[0] != ticket.doctor:
-                raise errors.WrongState(f"{label} is {ticket.doctor}'s patient, and {there[0]}"
-                                        f" is at counter {counter}: assign them first")
+        if counter is not None:
+            self._may_wait_at(ticket, counter)
         if counter == ticket.target_counter:
             return ticket
         with transaction(self.db):
@@ -281,6 +280,21 @@ class Journeys:
         return forwarded
 
     # -- internals --------------------------------------------------------------------------
+
+    def _may_wait_at(self: Hall, ticket: Ticket, counter: int) -> None:
+        """Raises WrongState unless someone at `counter` would call `ticket`: a room is open,
+        and its doctor may call the patient (their own, or the department's for one who takes
+        those)."""
+        there = self.db.execute("SELECT teller FROM counter_sessions WHERE counter = ?",
+                                (counter,)).fetchone()
+        if there is None:
+            raise errors.WrongState(f"counter {counter} is not open: nobody would call"
+                                    f" {ticket.label} there")
+        doctor = self.config.teller(there[0])
+        if ticket.doctor not in (None, there[0]) or \
+                ticket.doctor is None and doctor is not None and doctor.own_only:
+            raise errors.WrongState(f"{there[0]} at counter {counter} does not call"
+                                    f" {ticket.label}: assign them first")
 
     def _stage(self: Hall, service: str) -> Stage:
         self._service(service)

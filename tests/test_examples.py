@@ -239,4 +239,5 @@ def test_a_day_at_a_hospital(tmp_path, path):
     with closing(sqlite3.connect(folder / "queue.db")) as copy:   # nobody's identity leaves
         assert copy.execute("SELECT visit, name, patient FROM patients ORDER BY id"   # the box
                             ).fetchall() == [("1", "", ""), ("2", "", ""), ("3", "", "")]
+        assert copy.execute("SELECT COUNT(*) FROM his_messages").fetchone()[0] == 0
     assert "张三".encode() not in (folder / "queue.db").read_bytes()   # not even in free pages

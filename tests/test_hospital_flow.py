@@ -280,7 +280,7 @@ def test_a_door_is_the_doctors_and_empties_when_they_leave(hall):
     assert hall.forward(at(9, 2)) == []
     assert hall.call_next(1, at(9, 3)) is None
     doctors(hall, 2)
-    with pytest.raises(errors.WrongState, match="D01's patient"):
+    with pytest.raises(errors.WrongState, match="D02 at counter 2 does not call"):
         hall.send_to_room(own, at(9, 4), 2)
     hall.assign(own, at(9, 5), "D02")
     assert {t.label for t in hall.forward(at(9, 5))} == {general, own}
@@ -316,6 +316,9 @@ def test_a_room_sends_a_patient_only_to_a_counter_of_the_stage_it_names(hall):
     registered(hall, 1)
     doctors(hall, 1)
     hall.call_next(1, at(9))
+    with pytest.raises(errors.WrongState, match="counter 11 is not open"):
+        hall.transfer(1, at(9, 1), service="L", to_counter=11)
+    doctors(hall, 11)
     with pytest.raises(errors.NotInFlow, match="counter 4 does not serve N"):
         hall.transfer(1, at(9, 1), to_counter=4)       # surgery's room
     with pytest.raises(errors.NotInFlow, match="counter 11 does not serve N"):
@@ -353,3 +356,34 @@ def test_at_the_desk_a_number_of_today_comes_before_an_appointment_of_that_name(
     hall.book(at(8), "N", "P5", "赵六", label)          # an HIS's appointment id "N001"
     assert (hall.check_in(label, at(9)).label, latest(hall, label).state) == \
         (label, State.WAITING)
+
+
+def test_a_nurse_sends_a_patient_only_to_a_door_where_they_will_be_called(hall):
+    mine, general = registered(hall, 1, doctor="D01")[0], registered(hall, 1, minute=10)[0]
+    with pytest.raises(errors.WrongState, match="counter 2 is not open"):
+        hall.send_to_room(general, at(9), 2)
+    doctors(hall, 2, 3)
+    with pytest.raises(errors.WrongState, match="D03 at counter 3 does not call"):
+        hall.send_to_room(general, at(9, 1), 3)        # a specialist: own patients only
+    with pytest.raises(errors.WrongState, match="D02 at counter 2 does not call"):
+        hall.send_to_room(mine, at(9, 2), 2)
+    assert hall.send_to_room(general, at(9, 3), 2).target_counter == 2
+
+
+def test_sent_to_the_lab_by_a_nurse_a_patient_comes_back_to_their_place(hall):
+    first, second = registered(hall, 2)
+    doctors(hall, 11)
+    hall.transfer_waiting(first, at(9), "L")           # blood taken before the doctor
+    hall.call_next(11, at(9, 1))
+    hall.finish(11, at(9, 10))
+    assert [t.label for t in hall.waiting(at(9, 11))["N"]] == [first, second]
+
+
+def test_a_doctor_no_longer_configured_leaves_an_empty_door(hall):
+    from dataclasses import replace
+    registered(hall, 2)
+    doctors(hall, 1)
+    assert len(hall.forward(at(9))) == 2
+    hall.reconfigure(replace(EXAMPLE, tellers=tuple(t for t in EXAMPLE.tellers
+                                                    if t.id != "D01")), at(9, 1))
+    assert [t.target_counter for t in hall.waiting(at(9, 1))["N"]] == [None, None]

@@ -259,4 +259,5 @@ def test_a_hospital_morning_of_200_patients_ends_with_each_exactly_once(tmp_path
     shown = day.printed + caplog.text   # the wall, the announcements, the keypads, the log
     names = {"".join(name(n)) for n in range(PATIENTS)}
     assert not [n for n in names if n in shown]
+    assert "P0007" not in caplog.text   # nor a patient's id
     assert "N001" in shown

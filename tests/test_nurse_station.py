@@ -126,6 +126,8 @@ def test_a_nurse_runs_a_department_from_the_station(hall, browser):
 def test_the_nurse_station_s_api_refuses_what_is_wrong_and_changes_nothing(tmp_path):
     async def test(app, day, server, admin, client):
         morning(app.hall, time.time())
+        app.hall.login(2, time.time(), "D02", pin_ok=True)   # in room 2, on a break: nobody
+        app.hall.pause(2, time.time())                       # is called forward there
         stranger, sam, tia = Browser(client), Browser(client), Browser(client)
         assert await sam.sign_in("sam") == 200 and await tia.sign_in("tia") == 200
         before = app.hall.last_event()
@@ -189,7 +191,7 @@ def test_an_appointment_booked_with_a_space_and_chinese_is_checked_in_by_its_id(
         _, ward = await admin.call("GET", "/api/nurse?department=N")
         assert [(p["label"], p["name"]) for p in ward["waiting"]] == [("N001", "孙小八")]
         status, data = await admin.call("POST", "/api/nurse/check-in", {"key": "预约 15"})
-        assert status == 404 and "no ticket '预约 15' today" in data["error"]   # once only
+        assert status == 409 and "checked in already" in data["error"]   # once only
     asyncio.run(_office(tmp_path, test))
 
 
