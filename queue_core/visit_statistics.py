@@ -36,7 +36,8 @@ VISIT = (f"SELECT day || label AS patient, service, teller, doctor, is_return,"
 SUMS = "COUNT(c), TOTAL(c), MAX(c), SUM(is_return), SUM(again), SUM(gone)"
 
 
-def hospital(db: sqlite3.Connection, first: str, last: str, config: HallConfig) -> dict:
+def hospital(db: sqlite3.Connection, first: str, last: str, config: HallConfig,
+             known: dict | None = None) -> dict:
     """The hospital's figures over the days `first`..`last` (ISO), JSON-ready:
     {"stages": {prefix: {…}}, "doctors": {teller id: {…}}, "visits": {…}}; times in seconds,
     None where nothing was timed.
@@ -51,8 +52,9 @@ def hospital(db: sqlite3.Connection, first: str, last: str, config: HallConfig) 
     `visits`: the patients numbered at a stage on those days, and how their visit ended so far:
     `collected` at config.hospital.pharmacy (their stay runs from registration to leaving it),
     `left`, or still `open`; the rest were seen without a prescription, missed and did not come
-    back, cancelled by the HIS or expired with their day."""
-    read = figures(db, first, last)
+    back, cancelled by the HIS or expired with their day. `known`: statistics.figures of
+    those days when the caller has read them already (they are read here otherwise)."""
+    read = figures(db, first, last) if known is None else known
     counted = {(by, key): values for by, key, *values in db.execute(
         f"SELECT 'stage', service, COUNT(DISTINCT patient), {SUMS} FROM ({VISIT}) GROUP BY 2"
         f" UNION ALL SELECT 'doctor', COALESCE(teller, doctor), COUNT(DISTINCT CASE WHEN"
@@ -110,7 +112,7 @@ def report(database: Path, first: str, last: str, config: HallConfig, now: float
     if not config.hospital.stages:
         return (*read, None)
     db = read_only(database)
-    try:
-        return (*read, hospital(db, first, last, config))
+    try:   # (the figures per service and teller are read once, for both)
+        return (*read, hospital(db, first, last, config, known=read[0]))
     finally:
         db.close()
