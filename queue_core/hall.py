@@ -18,11 +18,10 @@ from queue_core.hall_time import business_day
 from queue_core.model import (OPEN_AT_COUNTER, CounterStatus, HallConfig, HallStatus, Issued,
                               Service, State, Ticket)
 from queue_core.journeys import Journeys
-from queue_core.storage import NEXT_PLACE, transaction
+from queue_core.storage import IN_QUEUE, NEXT_PLACE, transaction
 
 LAST_CALLS = 8
 MOVES = ("up", "down", "front", "back")
-QUEUED = "('waiting', 'registered', 'held')"   # the states of a ticket still to be seen
 RATINGS = {1: "very satisfied", 2: "satisfied", 3: "dissatisfied"}
 
 
@@ -72,7 +71,7 @@ class Hall(Journeys):
         expired = carried = 0
         with transaction(self.db):
             for row in self.db.execute(f"SELECT id FROM tickets WHERE day < ? AND state IN"
-                                       f" {QUEUED}", (day,)).fetchall():
+                                       f" {IN_QUEUE}", (day,)).fetchall():
                 if carry_from is not None and row["id"] >= carry_from:
                     self.db.execute("UPDATE tickets SET day = ? WHERE id = ?", (day, row["id"]))
                     self._log(now, "carry", row["id"],
@@ -145,7 +144,7 @@ class Hall(Journeys):
         day = self.today(now)
         for service, target, waiting in self.db.execute(
                 f"SELECT service, target_counter, COUNT(*) FROM tickets WHERE day = ?"
-                f" AND state IN {QUEUED} GROUP BY 1, 2", (day,)):
+                f" AND state IN {IN_QUEUE} GROUP BY 1, 2", (day,)):
             if new.service(service) is None:
                 raise errors.ReconfigurationRefused(f"service {service} is gone but {waiting}"
                                                     " wait for it")
@@ -156,7 +155,7 @@ class Hall(Journeys):
                 raise errors.ReconfigurationRefused(f"no counter serves {service} but"
                                                     f" {waiting} wait for it")
         for doctor, waiting in self.db.execute(
-                f"SELECT doctor, COUNT(*) FROM tickets WHERE day = ? AND state IN {QUEUED}"
+                f"SELECT doctor, COUNT(*) FROM tickets WHERE day = ? AND state IN {IN_QUEUE}"
                 f" AND doctor IS NOT NULL GROUP BY 1", (day,)):
             if new.teller(doctor) is None:
                 raise errors.ReconfigurationRefused(f"doctor {doctor} is gone but {waiting}"

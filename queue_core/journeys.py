@@ -13,13 +13,11 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator
 
 from queue_core import errors
-from queue_core.model import Lane, Stage, State, Ticket
+from queue_core.model import OPEN, QUEUED, Lane, Stage, State, Ticket
 from queue_core.storage import NEXT_PLACE, transaction
 
 if TYPE_CHECKING:
     from queue_core.hall import Hall
-
-OPEN = ("waiting", "registered", "held", "called", "serving")   # a visit not ended
 
 
 class Journeys:
@@ -85,8 +83,7 @@ class Journeys:
                 "SELECT 1 FROM tickets WHERE day = ? AND label = ? AND called_at IS NOT NULL"
                 " AND state != 'no_show'", (latest.day, latest.label)).fetchone():
             raise errors.WrongState(f"visit {visit}: {latest.label} has been seen")
-        if latest is not None and latest.state.value not in ("waiting", "registered", "held",
-                                                             "no_show"):
+        if latest is not None and latest.state not in (*QUEUED, State.NO_SHOW):
             raise errors.WrongState(f"visit {visit}: {latest.label} is {latest.state.value}")
         with transaction(self.db):
             self.db.execute("UPDATE patients SET cancelled = 1 WHERE id = ?", (row["id"],))
@@ -110,14 +107,14 @@ class Journeys:
         latest = self._latest(row["ticket_id"])
         if latest.day != self.today(now):   # its number may be another patient's today
             raise errors.WrongState(f"visit {visit} is of {latest.day}, not of today")
-        if latest.service == pharmacy and latest.state.value in OPEN:
+        if latest.service == pharmacy and latest.state in OPEN:
             raise errors.WrongState(f"{latest.label} is at the pharmacy already")
         if latest.state in (State.CALLED, State.SERVING):
             raise errors.WrongState(f"{latest.label} is at counter {latest.counter} now")
         if latest.state is State.CANCELLED:
             raise errors.WrongState(f"{latest.label} has left")
         with transaction(self.db):
-            if latest.state.value in OPEN:
+            if latest.state in OPEN:
                 self._close(latest.id, State.TRANSFERRED, now)
             new_id = self._requeue(latest, pharmacy, None, False, now)
             self._log(now, "ready", new_id, detail=f"from {latest.service}")
@@ -206,7 +203,7 @@ class Journeys:
     def leave(self: Hall, label: str, now: float) -> Ticket:
         """A patient left without being seen: out of the queues."""
         ticket = self._today_latest(label, now)
-        if ticket.state.value not in ("waiting", "registered", "held"):
+        if ticket.state not in QUEUED:
             raise errors.WrongState(f"{label} is {ticket.state.value}")
         with transaction(self.db):
             self._close(ticket.id, State.CANCELLED, now)
@@ -236,7 +233,7 @@ class Journeys:
         """Make a patient not yet called `doctor`'s (None: the department's, any doctor); one
         waiting at a room's door goes back to the department's queue, at their place."""
         ticket = self._today_latest(label, now)
-        if ticket.state.value not in ("waiting", "registered", "held"):
+        if ticket.state not in QUEUED:
             raise errors.WrongState(f"{label} is {ticket.state.value}")
         self._doctor(doctor)
         with transaction(self.db):   # off a door: the next forward takes them to the doctor's

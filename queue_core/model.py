@@ -20,6 +20,8 @@ class State(str, Enum):
 
 
 OPEN_AT_COUNTER = (State.CALLED, State.SERVING)
+QUEUED = (State.WAITING, State.REGISTERED, State.HELD)   # still to be seen, at no counter
+OPEN = QUEUED + OPEN_AT_COUNTER                          # a visit not ended
 
 
 @dataclass(frozen=True)

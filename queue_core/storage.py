@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Iterator
 
 from queue_core.errors import StorageError
+from queue_core.model import QUEUED
 
 # A place after every other (rowids only grow, and a check-in takes a place without a row).
 NEXT_PLACE = "(SELECT MAX(IFNULL(MAX(id), 0), IFNULL((SELECT MAX(place) FROM tickets), 0)) + 1" \
     " FROM tickets)"
+IN_QUEUE = "(" + ", ".join(f"'{state.value}'" for state in QUEUED) + ")"   # SQL: state IN …
 
 # Each entry moves the schema one version forward; never edit an entry once it has shipped.
 MIGRATIONS: tuple[str, ...] = (

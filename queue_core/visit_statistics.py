@@ -15,8 +15,7 @@ import sqlite3
 from pathlib import Path
 
 from queue_core import statistics
-from queue_core.journeys import OPEN
-from queue_core.model import HallConfig
+from queue_core.model import OPEN, HallConfig
 from queue_core.statistics import Figures, figures
 from queue_core.storage import read_only
 

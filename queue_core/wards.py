@@ -9,8 +9,7 @@ import sqlite3
 from media.privacy import shown_name
 from queue_core.hall import Hall
 from queue_core.model import HallStatus, Service, Ticket
-
-QUEUED = "('registered', 'waiting', 'held')"
+from queue_core.storage import IN_QUEUE
 
 
 def department(hall: Hall, now: float, service: str) -> dict:
@@ -25,7 +24,7 @@ def department(hall: Hall, now: float, service: str) -> dict:
     doors = {c.number for c in rooms}
     numbers = ",".join(map(str, sorted(doors))) or "NULL"
     rows = db.execute(
-        f"SELECT * FROM tickets WHERE day = ? AND (service = ? AND state IN {QUEUED}"
+        f"SELECT * FROM tickets WHERE day = ? AND (service = ? AND state IN {IN_QUEUE}"
         f" OR state = 'waiting' AND target_counter IN ({numbers})) ORDER BY vip DESC, place, id",
         (day, service)).fetchall()
     current = {row["counter"]: row for row in db.execute(
