@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Iterator
 
 from queue_core import errors
@@ -399,7 +398,7 @@ class Hall(Journeys):
         if to_counter is not None and self.config.hospital.stage(ticket.service):
             if service not in self._counter(to_counter).services:
                 raise errors.NotInFlow(f"counter {to_counter} does not serve {service}")
-            self._may_wait_at(replace(ticket, doctor=None), to_counter)   # (a new visit's)
+            self._may_wait_at(ticket.label, None, to_counter)   # (the new visit is nobody's)
         with transaction(self.db):
             self._close(ticket.id, State.TRANSFERRED, now)
             new_id = self._requeue(ticket, service, to_counter, keep_place and not staged, now)

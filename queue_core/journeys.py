@@ -219,7 +219,7 @@ class Journeys:
         if counter is not None and ticket.service not in self._counter(counter).services:
             raise errors.WrongState(f"counter {counter} does not serve {ticket.service}")
         if counter is not None:
-            self._may_wait_at(ticket, counter)
+            self._may_wait_at(label, ticket.doctor, counter)
         if counter == ticket.target_counter:
             return ticket
         with transaction(self.db):
@@ -278,20 +278,20 @@ class Journeys:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _may_wait_at(self: Hall, ticket: Ticket, counter: int) -> None:
-        """Raises WrongState unless someone at `counter` would call `ticket`: a room is open,
-        and its doctor may call the patient (their own, or the department's for one who takes
-        those)."""
+    def _may_wait_at(self: Hall, label: str, doctor: str | None, counter: int) -> None:
+        """Raises WrongState unless someone at `counter` would call patient `label`, `doctor`'s
+        (None: the department's): a room is open, and its doctor may call the patient (their
+        own, or the department's for one who takes those)."""
         there = self.db.execute("SELECT teller FROM counter_sessions WHERE counter = ?",
                                 (counter,)).fetchone()
         if there is None:
             raise errors.WrongState(f"counter {counter} is not open: nobody would call"
-                                    f" {ticket.label} there")
-        doctor = self.config.teller(there[0])
-        if ticket.doctor not in (None, there[0]) or \
-                ticket.doctor is None and doctor is not None and doctor.own_only:
+                                    f" {label} there")
+        inside = self.config.teller(there[0])
+        if doctor not in (None, there[0]) or \
+                doctor is None and inside is not None and inside.own_only:
             raise errors.WrongState(f"{there[0]} at counter {counter} does not call"
-                                    f" {ticket.label}: assign them first")
+                                    f" {label}: assign them first")
 
     def _stage(self: Hall, service: str) -> Stage:
         self._service(service)
