@@ -104,12 +104,17 @@ class Table:
         return self.error(key, "is required")
 
     def _printable(self, key: str, text: str, limit: int) -> None:
-        hidden = next((c for c in text if unicodedata.category(c) in HIDDEN), None)
+        hidden = first_hidden(text)
         if hidden is not None:
             raise self.error(key, f"contains the control or invisible character"
                                   f" U+{ord(hidden):04X}, got {shown(text)}")
         if len(text) > limit:
             raise self.error(key, f"must be at most {limit} characters, got {len(text)}")
+
+
+def first_hidden(text: str) -> str | None:
+    """The first control or invisible character of `text` (HIDDEN), or None."""
+    return next((c for c in text if unicodedata.category(c) in HIDDEN), None)
 
 
 def shown(value: Any) -> str:

@@ -17,11 +17,10 @@ Example::
 from __future__ import annotations
 
 import importlib
-import unicodedata
 from typing import Awaitable, Callable, Protocol
 
 from config.his import HisConfig
-from config.table import HIDDEN
+from config.table import first_hidden
 from drivers.events import HisMessage
 
 Deliver = Callable[[HisMessage], Awaitable[None]]
@@ -53,7 +52,7 @@ def build(config: HisConfig, zone: str, deliver: Deliver) -> Adapter:
 def unfit(text: str) -> str | None:
     """Why `text` cannot be a field's value (it reaches screens, tickets and the log), or
     None. Never quotes it: it may be a patient's name."""
-    hidden = next((c for c in text if unicodedata.category(c) in HIDDEN), None)
+    hidden = first_hidden(text)
     if hidden is not None:
         return f"contains the control or invisible character U+{ord(hidden):04X}"
     if len(text) > MAX_TEXT:

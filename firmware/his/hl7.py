@@ -150,8 +150,7 @@ class Message:
         "" if absent or HL7's null ("")."""
         if segment is None or field >= len(segment):
             return ""
-        parts = segment[field].split(self.repetition)[0].split(self.component)
-        raw = parts[component - 1].split(self.subcomponent)[0] if component <= len(parts) else ""
+        raw = self.part(segment[field], component).split(self.subcomponent)[0]
         where = f"{segment[0]}-{field}"
         value = "" if raw == '""' else self._unescape(raw, where).strip()
         if (reason := unfit(value)) is not None:
